@@ -1,0 +1,8 @@
+// Configuration for the Prisma CLI (generate only: migrations run through `npm run db:migrate`).
+import { defineConfig } from 'prisma/config';
+
+export default defineConfig({
+  schema: 'prisma/schema.prisma',
+  migrations: { path: 'prisma/migrations' },
+  datasource: { url: process.env.DATABASE_URL ?? 'postgresql://postgres@127.0.0.1:5432/paperboy' },
+});

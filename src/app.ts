@@ -1,0 +1,70 @@
+// Builds the Fastify app from explicit dependencies; tests drive it through inject().
+import { randomUUID } from 'node:crypto';
+import Fastify, { LogController, type FastifyError } from 'fastify';
+import {
+  hasZodFastifySchemaValidationErrors,
+  serializerCompiler,
+  validatorCompiler,
+  type ZodTypeProvider,
+} from 'fastify-type-provider-zod';
+import type { Redis } from 'ioredis';
+import type { Config } from './config.ts';
+import type { Database } from './db/client.ts';
+import type { Logger } from './logger.ts';
+import { opsRoutes } from './routes/ops.ts';
+
+export interface AppDeps {
+  config: Config;
+  db: Database;
+  /** A probe-style connection (see createProbeConnection) so /readyz answers while Redis is down. */
+  redis: Redis;
+  logger: Logger;
+}
+
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,64}$/;
+
+export async function buildApp(deps: AppDeps) {
+  const app = Fastify({
+    loggerInstance: deps.logger,
+    // Reuse a caller's request id (e.g. from a proxy) when it is sane, so logs line up across services.
+    genReqId: (request) => {
+      const incoming = request.headers['x-request-id'];
+      return typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : randomUUID();
+    },
+    logController: new LogController({ requestIdLogLabel: 'requestId' }),
+    trustProxy: deps.config.NODE_ENV === 'production',
+  }).withTypeProvider<ZodTypeProvider>();
+
+  app.setValidatorCompiler(validatorCompiler);
+  app.setSerializerCompiler(serializerCompiler);
+
+  app.addHook('onSend', async (request, reply) => {
+    reply.header('x-request-id', request.id);
+  });
+
+  app.setNotFoundHandler((request, reply) =>
+    reply.code(404).send({ error: 'Not Found', message: `There is nothing at ${request.method} ${request.url}.` }),
+  );
+
+  // One place maps errors to HTTP: a client's mistake gets a 4xx that says what to fix; a 5xx is a bug.
+  app.setErrorHandler<FastifyError>((error, request, reply) => {
+    if (hasZodFastifySchemaValidationErrors(error)) {
+      const problems = error.validation.map((issue) => {
+        const where = issue.instancePath.replace(/^\//, '').replaceAll('/', '.');
+        return where ? `${where}: ${issue.message}` : issue.message;
+      });
+      return reply.code(400).send({ error: 'Bad Request', message: problems.join('; '), problems });
+    }
+    const status = typeof error.statusCode === 'number' ? error.statusCode : 500;
+    if (status < 500) {
+      return reply.code(status).send({ error: error.name, message: error.message });
+    }
+    request.log.error({ err: error }, 'request failed');
+    return reply.code(500).send({ error: 'Internal Server Error', message: 'Something went wrong on our side.' });
+  });
+
+  await app.register(opsRoutes, { db: deps.db, redis: deps.redis });
+  return app;
+}
+
+export type App = Awaited<ReturnType<typeof buildApp>>;

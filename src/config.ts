@@ -1,0 +1,126 @@
+// Paperboy's whole configuration: one zod schema over the environment, checked once at start-up.
+import { z } from 'zod';
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+const url = (protocols: readonly string[], example: string) =>
+  z
+    .string()
+    .trim()
+    .refine((value) => URL.canParse(value) && protocols.includes(new URL(value).protocol), {
+      message: `must be a URL starting with ${protocols.map((p) => `${p}//`).join(' or ')} (e.g. ${example})`,
+    });
+
+const list = (value: string) =>
+  value
+    .split(',')
+    .map((item) => item.trim())
+    .filter(Boolean);
+
+/** One signing key: `id:secret`. New links are signed with the last key; all keys still verify. */
+const tokenKeys = z
+  .string({ error: 'is required: add at least one signing key, e.g. run `node src/cli.ts keygen`' })
+  .transform(list)
+  .pipe(
+    z
+      .array(
+        z.string().regex(/^[A-Za-z0-9_-]{1,16}:.{32,}$/, {
+          message: 'each entry must be `keyid:secret` with a key id of 1-16 letters/digits and a secret of 32+ characters',
+        }),
+      )
+      .min(1, { message: 'is required: add at least one signing key, e.g. run `node src/cli.ts keygen`' }),
+  )
+  .transform((entries) =>
+    entries.map((entry) => {
+      const colon = entry.indexOf(':');
+      return { id: entry.slice(0, colon), secret: entry.slice(colon + 1) };
+    }),
+  )
+  .refine((keys) => new Set(keys.map((k) => k.id)).size === keys.length, { message: 'key ids must be unique' });
+
+const positiveInt = (fallback: number) => z.coerce.number().int().positive().default(fallback);
+
+const schema = z.object({
+  NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
+  DATABASE_URL: url(['postgres:', 'postgresql:'], 'postgresql://postgres@127.0.0.1:5432/paperboy').default(
+    'postgresql://postgres@127.0.0.1:5432/paperboy',
+  ),
+  REDIS_URL: url(['redis:', 'rediss:'], 'redis://127.0.0.1:6379').default('redis://127.0.0.1:6379'),
+  QUEUE_PREFIX: z
+    .string()
+    .regex(/^[A-Za-z0-9:_-]+$/, { message: 'may only contain letters, digits, ":", "_" and "-"' })
+    .default('paperboy'),
+  SMTP_URL: z
+    .union([z.literal(''), url(['smtp:', 'smtps:'], 'smtp://user:pass@mail.example.org:587')])
+    .default('')
+    .transform((value) => value || undefined),
+  OUTBOX_DIR: z.string().min(1).default('outbox'),
+  PUBLIC_URL: url(['http:', 'https:'], 'https://papers.example.org')
+    .default('http://localhost:3000')
+    .transform((value) => value.replace(/\/+$/, '')),
+  HOST: z.string().min(1).default('127.0.0.1'),
+  PORT: z.coerce.number().int().min(0).max(65535).default(3000),
+  MAIL_FROM: z
+    .string()
+    .regex(/^(?:[^<>\r\n]*<[^\s<>@]+@[^\s<>@]+>|[^\s<>@]+@[^\s<>@]+)$/, {
+      message: 'must be an address such as `Paperboy <papers@example.org>` or `papers@example.org`',
+    })
+    .default('Paperboy <paperboy@localhost>'),
+  MAIL_REPLY_TO: z
+    .union([z.literal(''), z.email({ message: 'must be an email address' })])
+    .default('')
+    .transform((value) => value || undefined),
+  TOKEN_KEYS: tokenKeys,
+  ADMIN_TOKENS: z
+    .string()
+    .default('')
+    .transform(list)
+    .pipe(z.array(z.string().min(24, { message: 'each admin token must be at least 24 characters' }))),
+  LOG_LEVEL: z.enum(LOG_LEVELS).default('info'),
+  /** Feeds polled on a schedule; `none` turns polling off (an empty variable means "use the default"). */
+  PAPER_FEEDS: z
+    .string()
+    .default('https://huggingface.co/api/daily_papers')
+    .transform((value) => (value.trim().toLowerCase() === 'none' ? [] : list(value)))
+    .pipe(z.array(url(['http:', 'https:'], 'https://huggingface.co/api/daily_papers'))),
+  WORKER_CONCURRENCY: positiveInt(8),
+  SEND_RATE_PER_SECOND: positiveInt(50),
+  SHUTDOWN_TIMEOUT_MS: positiveInt(25_000),
+});
+
+export type Config = z.infer<typeof schema>;
+
+/** Thrown when the environment is invalid; its message lists every problem, one per line. */
+export class ConfigError extends Error {
+  readonly problems: string[];
+  constructor(problems: string[]) {
+    super(`Paperboy cannot start: the configuration is invalid.\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+    this.problems = problems;
+  }
+}
+
+/** Reads the configuration from an environment; empty variables count as unset. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  return parseEnv(schema, env);
+}
+
+/** Reads only some variables, for commands (like `migrate`) that need no signing keys or SMTP. */
+export function loadConfigSubset<K extends keyof Config>(keys: K[], env: NodeJS.ProcessEnv = process.env): Pick<Config, K> {
+  const subset = z.object(Object.fromEntries(keys.map((key) => [key, schema.shape[key]])));
+  // zod cannot follow a generic key list through z.object; the shape is the same as the full schema.
+  return parseEnv(subset, env) as unknown as Pick<Config, K>;
+}
+
+function parseEnv<S extends z.ZodType>(shape: S, env: NodeJS.ProcessEnv): z.output<S> {
+  const present = Object.fromEntries(Object.entries(env).filter(([, value]) => value !== undefined && value !== ''));
+  const result = shape.safeParse(present);
+  if (result.success) return result.data;
+  throw new ConfigError(
+    result.error.issues.map((issue) => {
+      const variable = String(issue.path[0] ?? 'environment');
+      // Never echo a value back: some of these are secrets.
+      return `${variable}: ${issue.message}`;
+    }),
+  );
+}

@@ -1,0 +1,20 @@
+// `npm start`: the API and the workers in one process, for small installs.
+import { loadConfig } from './config.ts';
+import { createDatabase } from './db/client.ts';
+import { createLogger } from './logger.ts';
+import { exitGracefullyOnSignal, loadConfigOrExit } from './runtime.ts';
+import { startApi } from './server.ts';
+import { startWorkers } from '../workers/index.ts';
+
+const config = loadConfigOrExit(loadConfig);
+const logger = createLogger(config);
+const db = createDatabase(config.DATABASE_URL);
+const workers = await startWorkers(config, logger, db);
+const api = await startApi(config, logger, db);
+
+exitGracefullyOnSignal(logger, config.SHUTDOWN_TIMEOUT_MS, async () => {
+  // Stop taking requests first (they may enqueue jobs), then let the workers finish theirs.
+  await api.close();
+  await workers.close();
+  await db.$disconnect();
+});

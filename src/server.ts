@@ -1,0 +1,39 @@
+// API entry point: `npm run start:api`. Serves the HTTP API and pages; runs no workers.
+import { buildApp } from './app.ts';
+import { loadConfig, type Config } from './config.ts';
+import { createDatabase, type Database } from './db/client.ts';
+import { createLogger, type Logger } from './logger.ts';
+import { createProbeConnection } from './queues/connection.ts';
+import { exitGracefullyOnSignal, loadConfigOrExit } from './runtime.ts';
+
+export interface RunningApi {
+  address: string;
+  /** Stops accepting connections, waits for in-flight requests, then releases its own connections. */
+  close: () => Promise<void>;
+}
+
+export async function startApi(config: Config, logger: Logger, db: Database): Promise<RunningApi> {
+  const redis = createProbeConnection(config.REDIS_URL);
+  // The probe connection reports Redis outages through /readyz; keep its reconnect noise out of the log.
+  redis.on('error', () => {});
+  const app = await buildApp({ config, db, redis, logger });
+  const address = await app.listen({ host: config.HOST, port: config.PORT });
+  return {
+    address,
+    close: async () => {
+      await app.close();
+      redis.disconnect();
+    },
+  };
+}
+
+if (import.meta.main) {
+  const config = loadConfigOrExit(loadConfig);
+  const logger = createLogger(config, 'paperboy-api');
+  const db = createDatabase(config.DATABASE_URL);
+  const api = await startApi(config, logger, db);
+  exitGracefullyOnSignal(logger, config.SHUTDOWN_TIMEOUT_MS, async () => {
+    await api.close();
+    await db.$disconnect();
+  });
+}

@@ -1,0 +1,15 @@
+// Test runner configuration: every file runs in parallel against real Postgres, Redis and SMTP.
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  test: {
+    include: ['test/**/*.test.ts'],
+    globalSetup: ['test/setup/global-setup.ts'],
+    // Files are isolated by database and Redis prefix, so they can run side by side.
+    pool: 'forks',
+    fileParallelism: true,
+    testTimeout: 30_000,
+    hookTimeout: 120_000,
+    teardownTimeout: 60_000,
+  },
+});

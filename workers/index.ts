@@ -1,0 +1,66 @@
+// Worker entry point: `npm run start:worker`. Runs the BullMQ workers of every queue; no HTTP.
+import type { Worker } from 'bullmq';
+import { loadConfig, type Config } from '../src/config.ts';
+import { createDatabase, type Database } from '../src/db/client.ts';
+import { createLogger, type Logger } from '../src/logger.ts';
+import { createQueueConnection } from '../src/queues/connection.ts';
+import type { QueueContext } from '../src/queues/index.ts';
+import { exitGracefullyOnSignal, loadConfigOrExit } from '../src/runtime.ts';
+
+export interface WorkerDeps {
+  config: Config;
+  logger: Logger;
+  db: Database;
+  queues: QueueContext;
+}
+
+/** Builds one queue's worker. Each queue's worker lives in its own file beside this one. */
+export type WorkerFactory = (deps: WorkerDeps) => Worker;
+
+/** The workers a Paperboy worker process runs; each feature adds its queue's factory here. */
+export const WORKERS: WorkerFactory[] = [];
+
+export interface RunningWorkers {
+  workers: Worker[];
+  /** Stops taking jobs, waits for the active ones to finish, then closes its Redis connection. */
+  close: () => Promise<void>;
+}
+
+export async function startWorkers(
+  config: Config,
+  logger: Logger,
+  db: Database,
+  factories: WorkerFactory[] = WORKERS,
+): Promise<RunningWorkers> {
+  const connection = createQueueConnection(config.REDIS_URL);
+  connection.on('error', (error) => logger.warn({ err: error }, 'redis connection error (will retry)'));
+  const deps: WorkerDeps = { config, logger, db, queues: { connection, prefix: config.QUEUE_PREFIX } };
+  const workers = factories.map((factory) => factory(deps));
+  for (const worker of workers) {
+    worker.on('failed', (job, error) =>
+      logger.warn({ queue: worker.name, jobId: job?.id, err: error }, 'job failed (BullMQ retries it if attempts remain)'),
+    );
+    worker.on('error', (error) => logger.error({ queue: worker.name, err: error }, 'worker error'));
+  }
+  await Promise.all(workers.map((worker) => worker.waitUntilReady()));
+  logger.info({ queues: workers.map((worker) => worker.name) }, 'workers started');
+  return {
+    workers,
+    close: async () => {
+      // close() without force waits for every active job to finish.
+      await Promise.all(workers.map((worker) => worker.close()));
+      await connection.quit();
+    },
+  };
+}
+
+if (import.meta.main) {
+  const config = loadConfigOrExit(loadConfig);
+  const logger = createLogger(config, 'paperboy-worker');
+  const db = createDatabase(config.DATABASE_URL);
+  const running = await startWorkers(config, logger, db);
+  exitGracefullyOnSignal(logger, config.SHUTDOWN_TIMEOUT_MS, async () => {
+    await running.close();
+    await db.$disconnect();
+  });
+}
