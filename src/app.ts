@@ -38,8 +38,15 @@ export async function buildApp(deps: AppDeps) {
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
 
+  // Requests already running when shutdown starts still finish, but their keep-alive connections must
+  // not outlive them: Fastify only closes connections that are idle at the moment it starts closing.
+  let closing = false;
+  app.addHook('preClose', async () => {
+    closing = true;
+  });
   app.addHook('onSend', async (request, reply) => {
     reply.header('x-request-id', request.id);
+    if (closing) reply.header('connection', 'close');
   });
 
   app.setNotFoundHandler((request, reply) =>

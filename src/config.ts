@@ -25,7 +25,8 @@ const tokenKeys = z
     z
       .array(
         z.string().regex(/^[A-Za-z0-9_-]{1,16}:.{32,}$/, {
-          message: 'each entry must be `keyid:secret` with a key id of 1-16 letters/digits and a secret of 32+ characters',
+          message:
+            'each entry must be `keyid:secret` with a key id of 1-16 letters/digits and a secret of 32+ characters',
         }),
       )
       .min(1, { message: 'is required: add at least one signing key, e.g. run `node src/cli.ts keygen`' }),
@@ -106,7 +107,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
 }
 
 /** Reads only some variables, for commands (like `migrate`) that need no signing keys or SMTP. */
-export function loadConfigSubset<K extends keyof Config>(keys: K[], env: NodeJS.ProcessEnv = process.env): Pick<Config, K> {
+export function loadConfigSubset<K extends keyof Config>(
+  keys: K[],
+  env: NodeJS.ProcessEnv = process.env,
+): Pick<Config, K> {
   const subset = z.object(Object.fromEntries(keys.map((key) => [key, schema.shape[key]])));
   // zod cannot follow a generic key list through z.object; the shape is the same as the full schema.
   return parseEnv(subset, env) as unknown as Pick<Config, K>;

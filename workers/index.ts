@@ -38,7 +38,10 @@ export async function startWorkers(
   const workers = factories.map((factory) => factory(deps));
   for (const worker of workers) {
     worker.on('failed', (job, error) =>
-      logger.warn({ queue: worker.name, jobId: job?.id, err: error }, 'job failed (BullMQ retries it if attempts remain)'),
+      logger.warn(
+        { queue: worker.name, jobId: job?.id, err: error },
+        'job failed (BullMQ retries it if attempts remain)',
+      ),
     );
     worker.on('error', (error) => logger.error({ queue: worker.name, err: error }, 'worker error'));
   }

@@ -29,8 +29,12 @@ export const opsRoutes: FastifyPluginAsyncZod<ReadinessDeps> = async (app, deps)
           ? 'PostgreSQL and Redis are answering.'
           : `${failing.map((name) => SERVICE_NAMES[name]).join(' and ')} not answering.`,
         checks: {
-          database: checks.database.ok ? { status: 'ok' as const } : { status: 'failing' as const, error: checks.database.error },
-          redis: checks.redis.ok ? { status: 'ok' as const } : { status: 'failing' as const, error: checks.redis.error },
+          database: checks.database.ok
+            ? { status: 'ok' as const }
+            : { status: 'failing' as const, error: checks.database.error },
+          redis: checks.redis.ok
+            ? { status: 'ok' as const }
+            : { status: 'failing' as const, error: checks.redis.error },
         },
       };
       return reply.code(ready ? 200 : 503).send(body);

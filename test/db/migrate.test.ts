@@ -48,7 +48,10 @@ interface HistoryRow {
   applied_steps_count: number;
 }
 const history = (url: string) =>
-  query<HistoryRow>(url, 'SELECT migration_name, checksum, finished_at, applied_steps_count FROM _prisma_migrations ORDER BY started_at');
+  query<HistoryRow>(
+    url,
+    'SELECT migration_name, checksum, finished_at, applied_steps_count FROM _prisma_migrations ORDER BY started_at',
+  );
 
 describe('migrate', () => {
   it('applies every migration in order and records it the way Prisma does', async () => {

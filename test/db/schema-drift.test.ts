@@ -40,20 +40,32 @@ describe('schema drift', () => {
   });
 
   it('finds no difference between schema.prisma and the migrated database', async () => {
-    expect(compareSchema(await readDmmf(schema), migrated)).toEqual([]);
+    expect(compareSchema(readDmmf(schema), migrated)).toEqual([]);
   });
 
   it('the generated client was generated from this schema.prisma', async () => {
     const database = await createMigratedDatabase();
     databases.push(database);
     const db = createDatabase(database.url);
-    const runtime = (db as unknown as { _runtimeDataModel: { models: Record<string, { dbName: string | null; fields: { name: string; dbName?: string }[] }> } })._runtimeDataModel;
-    const dmmf = await readDmmf(schema);
+    const runtime = (
+      db as unknown as {
+        _runtimeDataModel: {
+          models: Record<string, { dbName: string | null; fields: { name: string; dbName?: string }[] }>;
+        };
+      }
+    )._runtimeDataModel;
+    const dmmf = readDmmf(schema);
     const fromSchema = Object.fromEntries(
-      dmmf.datamodel.models.map((m) => [m.name, { table: m.dbName, fields: m.fields.map((f) => `${f.name}:${f.dbName ?? f.name}`) }]),
+      dmmf.datamodel.models.map((m) => [
+        m.name,
+        { table: m.dbName, fields: m.fields.map((f) => `${f.name}:${f.dbName ?? f.name}`) },
+      ]),
     );
     const fromClient = Object.fromEntries(
-      Object.entries(runtime.models).map(([name, m]) => [name, { table: m.dbName, fields: m.fields.map((f) => `${f.name}:${f.dbName ?? f.name}`) }]),
+      Object.entries(runtime.models).map(([name, m]) => [
+        name,
+        { table: m.dbName, fields: m.fields.map((f) => `${f.name}:${f.dbName ?? f.name}`) },
+      ]),
     );
     expect(fromClient, 'run `npm run db:generate` after changing schema.prisma').toEqual(fromSchema);
     await db.$disconnect();
@@ -71,14 +83,14 @@ describe('schema drift', () => {
     const database = await createEmptyDatabase();
     databases.push(database);
     await migrate(database.url, { migrationsDir: dir });
-    const problems = compareSchema(await readDmmf(schema), await catalogOf(database.url));
+    const problems = compareSchema(readDmmf(schema), await catalogOf(database.url));
     expect(problems).toEqual(['column subscriber.consent_ip (Subscriber.consentIp) is missing in the database']);
   });
 
   it('reports a field added to schema.prisma alone', async () => {
     const edited = schema.replace(/(model Subscriber \{\n)/, '$1  nickname String?\n');
     expect(edited).not.toEqual(schema);
-    expect(compareSchema(await readDmmf(edited), migrated)).toEqual([
+    expect(compareSchema(readDmmf(edited), migrated)).toEqual([
       'column subscriber.nickname (Subscriber.nickname) is missing in the database',
     ]);
   });
@@ -93,7 +105,7 @@ describe('schema drift', () => {
         'subscriber Subscriber? @relation(fields: [subscriberId], references: [id], onDelete: Cascade)',
         'subscriber Subscriber? @relation(fields: [subscriberId], references: [id], onDelete: SetNull)',
       );
-    const problems = compareSchema(await readDmmf(edited), migrated);
+    const problems = compareSchema(readDmmf(edited), migrated);
     expect(problems).toEqual(
       expect.arrayContaining([
         'column paper.title is NOT NULL in the database but optional in schema.prisma',
@@ -108,6 +120,9 @@ describe('schema drift', () => {
 
   it('keeps the weighted full-text column and its GIN index that only the migration can express', () => {
     expect(migrated.columns.find((c) => c.table === 'paper' && c.column === 'search')?.udt).toBe('tsvector');
-    expect(migrated.indexes.find((i) => i.name === 'paper_search_idx')).toMatchObject({ method: 'gin', columns: ['search'] });
+    expect(migrated.indexes.find((i) => i.name === 'paper_search_idx')).toMatchObject({
+      method: 'gin',
+      columns: ['search'],
+    });
   });
 });

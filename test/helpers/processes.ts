@@ -29,8 +29,8 @@ export function startNode(script: string, args: string[], env: Record<string, st
   let stdout = '';
   let stderr = '';
   const listeners = new Set<() => void>();
-  child.stdout!.on('data', (chunk: Buffer) => ((stdout += chunk), listeners.forEach((l) => l())));
-  child.stderr!.on('data', (chunk: Buffer) => ((stderr += chunk), listeners.forEach((l) => l())));
+  child.stdout.on('data', (chunk: Buffer) => ((stdout += chunk.toString()), listeners.forEach((l) => l())));
+  child.stderr.on('data', (chunk: Buffer) => ((stderr += chunk.toString()), listeners.forEach((l) => l())));
   const finished = new Promise<Finished>((resolve) =>
     child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr })),
   );
@@ -39,7 +39,10 @@ export function startNode(script: string, args: string[], env: Record<string, st
       const check = () => {
         if (pattern.test(stdout) || pattern.test(stderr)) done(resolve);
       };
-      const timer = setTimeout(() => done(() => reject(new Error(`no ${pattern} in output:\n${stdout}\n${stderr}`))), timeoutMs);
+      const timer = setTimeout(
+        () => done(() => reject(new Error(`no ${pattern} in output:\n${stdout}\n${stderr}`))),
+        timeoutMs,
+      );
       const onExit = () => done(() => reject(new Error(`process exited before ${pattern}:\n${stdout}\n${stderr}`)));
       const done = (settle: () => void) => {
         clearTimeout(timer);

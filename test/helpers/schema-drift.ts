@@ -2,12 +2,15 @@
 import { getDMMF } from '@prisma/get-dmmf';
 import type pg from 'pg';
 
-type Dmmf = Awaited<ReturnType<typeof getDMMF>>;
+type Dmmf = Exclude<ReturnType<typeof getDMMF>, { type: string }>;
 type Model = Dmmf['datamodel']['models'][number];
 type Field = Model['fields'][number];
 
-export async function readDmmf(schema: string): Promise<Dmmf> {
-  return getDMMF({ datamodel: schema });
+/** The full data model Prisma derives from a schema: nullability, keys, indexes and relations included. */
+export function readDmmf(schema: string): Dmmf {
+  const result = getDMMF({ datamodel: schema });
+  if ('reason' in result) throw new Error(`schema.prisma does not parse: ${result.reason}`, { cause: result.error });
+  return result;
 }
 
 interface Column {
@@ -173,7 +176,10 @@ export function compareSchema(dmmf: Dmmf, catalog: Catalog): string[] {
     const labels = catalog.enums.get(name);
     const expected = enumDef.values.map((v) => v.dbName ?? v.name);
     if (!labels) problems.push(`enum ${name} is missing in the database`);
-    else if (!sameList(labels, expected)) problems.push(`enum ${name} has [${labels}] in the database, [${expected}] in schema.prisma`);
+    else if (!sameList(labels, expected))
+      problems.push(
+        `enum ${name} has [${labels.join(', ')}] in the database, [${expected.join(', ')}] in schema.prisma`,
+      );
   }
 
   for (const model of models) {
@@ -192,7 +198,8 @@ export function compareSchema(dmmf: Dmmf, catalog: Catalog): string[] {
         continue;
       }
       const udt = expectedUdt(field, dmmf);
-      if (column.udt !== udt) problems.push(`column ${table}.${name} is ${column.udt} in the database, ${udt} in schema.prisma`);
+      if (column.udt !== udt)
+        problems.push(`column ${table}.${name} is ${column.udt} in the database, ${udt} in schema.prisma`);
       if (column.nullable === field.isRequired) {
         problems.push(
           `column ${table}.${name} is ${column.nullable ? 'nullable' : 'NOT NULL'} in the database but ` +
@@ -202,11 +209,15 @@ export function compareSchema(dmmf: Dmmf, catalog: Catalog): string[] {
       if (field.type === 'DateTime' && !field.isList) {
         const precision = Number(field.nativeType?.[1]?.[0] ?? 3);
         if (column.precision !== precision) {
-          problems.push(`column ${table}.${name} has precision ${column.precision} in the database, ${precision} in schema.prisma`);
+          problems.push(
+            `column ${table}.${name} has precision ${column.precision} in the database, ${precision} in schema.prisma`,
+          );
         }
       }
       if (column.hasDefault !== hasDatabaseDefault(field)) {
-        problems.push(`column ${table}.${name} ${column.hasDefault ? 'has' : 'has no'} default in the database, unlike schema.prisma`);
+        problems.push(
+          `column ${table}.${name} ${column.hasDefault ? 'has' : 'has no'} default in the database, unlike schema.prisma`,
+        );
       }
     }
     // Unsupported(...) fields (e.g. the tsvector) are invisible to the client but named by indexes.
@@ -245,7 +256,9 @@ export function compareSchema(dmmf: Dmmf, catalog: Catalog): string[] {
   }
   for (const index of catalog.indexes) {
     if (!matchedIndexes.has(`${index.table}.${index.name}`)) {
-      problems.push(`index ${index.name} on ${index.table}(${index.columns.join(', ')}) exists in the database but not in schema.prisma`);
+      problems.push(
+        `index ${index.name} on ${index.table}(${index.columns.join(', ')}) exists in the database but not in schema.prisma`,
+      );
     }
   }
 
@@ -262,7 +275,11 @@ export function compareSchema(dmmf: Dmmf, catalog: Catalog): string[] {
       const onDelete = field.relationOnDelete ?? (field.isRequired ? 'Restrict' : 'SetNull');
       const onUpdate = 'Cascade';
       const key = catalog.foreignKeys.find(
-        (fk) => fk.table === table && sameList(fk.columns, columns) && fk.refTable === tableOf(target) && sameList(fk.refColumns, refColumns),
+        (fk) =>
+          fk.table === table &&
+          sameList(fk.columns, columns) &&
+          fk.refTable === tableOf(target) &&
+          sameList(fk.refColumns, refColumns),
       );
       const where = `${table}(${columns.join(', ')}) → ${tableOf(target)}(${refColumns.join(', ')})`;
       if (!key) {
@@ -270,13 +287,17 @@ export function compareSchema(dmmf: Dmmf, catalog: Catalog): string[] {
         continue;
       }
       matchedKeys.add(key);
-      if (ACTIONS[key.onDelete] !== onDelete) problems.push(`foreign key ${where} deletes with ${ACTIONS[key.onDelete]}, schema.prisma says ${onDelete}`);
-      if (ACTIONS[key.onUpdate] !== onUpdate) problems.push(`foreign key ${where} updates with ${ACTIONS[key.onUpdate]}, schema.prisma says ${onUpdate}`);
+      if (ACTIONS[key.onDelete] !== onDelete)
+        problems.push(`foreign key ${where} deletes with ${ACTIONS[key.onDelete]}, schema.prisma says ${onDelete}`);
+      if (ACTIONS[key.onUpdate] !== onUpdate)
+        problems.push(`foreign key ${where} updates with ${ACTIONS[key.onUpdate]}, schema.prisma says ${onUpdate}`);
     }
   }
   for (const key of catalog.foreignKeys) {
     if (!matchedKeys.has(key)) {
-      problems.push(`foreign key ${key.table}(${key.columns.join(', ')}) → ${key.refTable} exists in the database but not in schema.prisma`);
+      problems.push(
+        `foreign key ${key.table}(${key.columns.join(', ')}) → ${key.refTable} exists in the database but not in schema.prisma`,
+      );
     }
   }
   return problems;

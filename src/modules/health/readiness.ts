@@ -1,4 +1,5 @@
 // Whether the services Paperboy needs are answering, for /readyz and operators.
+import { once } from 'node:events';
 import type { Redis } from 'ioredis';
 import type { Database } from '../../db/client.ts';
 
@@ -31,7 +32,26 @@ async function check(probe: () => Promise<unknown>): Promise<CheckResult> {
   }
 }
 
+/** Pings Redis; a connection still being opened (first probe after start-up) gets to finish first. */
+async function pingRedis(redis: Redis): Promise<unknown> {
+  if (['wait', 'connecting', 'connect'].includes(redis.status)) {
+    const settled = new AbortController();
+    try {
+      await Promise.race([
+        once(redis, 'ready', { signal: settled.signal }),
+        once(redis, 'error', { signal: settled.signal }).then(([error]) => Promise.reject(error as Error)),
+      ]);
+    } finally {
+      settled.abort();
+    }
+  }
+  return redis.ping();
+}
+
 export async function checkReadiness({ db, redis }: ReadinessDeps): Promise<Readiness> {
-  const [database, redisCheck] = await Promise.all([check(() => db.$queryRaw`SELECT 1`), check(() => redis.ping())]);
+  const [database, redisCheck] = await Promise.all([
+    check(() => db.$queryRaw`SELECT 1`),
+    check(() => pingRedis(redis)),
+  ]);
   return { ready: database.ok && redisCheck.ok, checks: { database, redis: redisCheck } };
 }

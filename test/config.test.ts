@@ -1,0 +1,109 @@
+// Configuration: sensible local defaults, and one clear message listing every bad variable.
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig, loadConfigSubset } from '../src/config.ts';
+import { runNode } from './helpers/processes.ts';
+
+const KEY = 'k1:0123456789abcdef0123456789abcdef';
+
+function problemsOf(env: Record<string, string>): string[] {
+  try {
+    loadConfig(env);
+  } catch (error) {
+    if (error instanceof ConfigError) return error.problems;
+    throw error;
+  }
+  throw new Error('expected the configuration to be refused');
+}
+
+describe('loadConfig', () => {
+  it('needs only a signing key for local use and defaults the rest to localhost', () => {
+    const config = loadConfig({ TOKEN_KEYS: KEY });
+    expect(config).toMatchObject({
+      DATABASE_URL: 'postgresql://postgres@127.0.0.1:5432/paperboy',
+      REDIS_URL: 'redis://127.0.0.1:6379',
+      PUBLIC_URL: 'http://localhost:3000',
+      HOST: '127.0.0.1',
+      PORT: 3000,
+      SMTP_URL: undefined,
+      TOKEN_KEYS: [{ id: 'k1', secret: '0123456789abcdef0123456789abcdef' }],
+      ADMIN_TOKENS: [],
+      PAPER_FEEDS: ['https://huggingface.co/api/daily_papers'],
+      LOG_LEVEL: 'info',
+    });
+  });
+
+  it('parses lists, numbers and URLs', () => {
+    const config = loadConfig({
+      TOKEN_KEYS: `old:${'a'.repeat(32)}, new:${'b'.repeat(40)}`,
+      ADMIN_TOKENS: `${'x'.repeat(24)},${'y'.repeat(30)}`,
+      PAPER_FEEDS: 'none',
+      PORT: '8080',
+      PUBLIC_URL: 'https://papers.example.org/',
+      SMTP_URL: 'smtps://user:pass@mail.example.org:465',
+      WORKER_CONCURRENCY: '4',
+    });
+    expect(config.TOKEN_KEYS.map((k) => k.id)).toEqual(['old', 'new']);
+    expect(config.ADMIN_TOKENS).toHaveLength(2);
+    expect(config.PAPER_FEEDS).toEqual([]);
+    expect(config.PORT).toBe(8080);
+    expect(config.PUBLIC_URL).toBe('https://papers.example.org');
+    expect(config.SMTP_URL).toBe('smtps://user:pass@mail.example.org:465');
+    expect(config.WORKER_CONCURRENCY).toBe(4);
+  });
+
+  it('treats empty variables as unset', () => {
+    expect(loadConfig({ TOKEN_KEYS: KEY, SMTP_URL: '', PORT: '' })).toMatchObject({ SMTP_URL: undefined, PORT: 3000 });
+  });
+
+  it('lists every problem at once, naming each variable, without echoing secrets', () => {
+    const problems = problemsOf({
+      DATABASE_URL: 'mysql://root@localhost/db',
+      REDIS_URL: 'not a url',
+      PORT: '99999',
+      TOKEN_KEYS: 'k1:tooshort-secret',
+      LOG_LEVEL: 'loud',
+      MAIL_FROM: 'nobody',
+    });
+    expect(problems.map((p) => p.split(':')[0])).toEqual([
+      'DATABASE_URL',
+      'REDIS_URL',
+      'PORT',
+      'MAIL_FROM',
+      'TOKEN_KEYS',
+      'LOG_LEVEL',
+    ]);
+    expect(problems.join('\n')).not.toContain('tooshort-secret');
+  });
+
+  it('refuses a missing signing key with a hint how to make one', () => {
+    expect(problemsOf({})).toEqual([expect.stringMatching(/^TOKEN_KEYS: is required.*keygen/)]);
+  });
+
+  it('refuses duplicate key ids and short admin tokens', () => {
+    const problems = problemsOf({ TOKEN_KEYS: `a:${'x'.repeat(32)},a:${'y'.repeat(32)}`, ADMIN_TOKENS: 'short' });
+    expect(problems).toEqual([
+      'TOKEN_KEYS: key ids must be unique',
+      'ADMIN_TOKENS: each admin token must be at least 24 characters',
+    ]);
+  });
+
+  it('can read only the variables a command needs', () => {
+    expect(loadConfigSubset(['DATABASE_URL'], {})).toEqual({
+      DATABASE_URL: 'postgresql://postgres@127.0.0.1:5432/paperboy',
+    });
+    expect(() => loadConfigSubset(['DATABASE_URL'], { DATABASE_URL: 'x' })).toThrow(ConfigError);
+  });
+});
+
+describe('start-up with a bad configuration', () => {
+  for (const script of ['src/main.ts', 'src/server.ts', 'workers/index.ts']) {
+    it(`${script} stops with one clear message, not a stack trace`, async () => {
+      const run = await runNode(script, [], { DATABASE_URL: 'postgres//localhost/paperboy' });
+      expect(run.code).toBe(1);
+      expect(run.stderr).toContain('Paperboy cannot start: the configuration is invalid.');
+      expect(run.stderr).toContain('  - DATABASE_URL: must be a URL starting with postgres:// or postgresql://');
+      expect(run.stderr).toContain('  - TOKEN_KEYS: is required');
+      expect(run.stderr).not.toMatch(/\n\s+at /);
+    });
+  }
+});
