@@ -77,6 +77,17 @@ const schema = z.object({
     .default('')
     .transform(list)
     .pipe(z.array(z.string().min(24, { message: 'each admin token must be at least 24 characters' }))),
+  /**
+   * Whether to believe X-Forwarded-For (client IPs feed rate limits and consent records): `false`, `true`
+   * (trust every proxy), or comma-separated proxy addresses/CIDRs.
+   */
+  TRUST_PROXY: z
+    .string()
+    .default('false')
+    .transform((value): boolean | string[] => {
+      const flag = value.trim().toLowerCase();
+      return flag === 'true' || flag === 'false' ? flag === 'true' : list(value);
+    }),
   LOG_LEVEL: z.enum(LOG_LEVELS).default('info'),
   /** Feeds polled on a schedule; `none` turns polling off (an empty variable means "use the default"). */
   PAPER_FEEDS: z

@@ -3,18 +3,21 @@ import { loadConfig } from './config.ts';
 import { createDatabase } from './db/client.ts';
 import { createLogger } from './logger.ts';
 import { exitGracefullyOnSignal, loadConfigOrExit } from './runtime.ts';
-import { startApi } from './server.ts';
-import { startWorkers } from '../workers/index.ts';
+import { startApi, type RunningApi } from './server.ts';
+import { startWorkers, type RunningWorkers } from '../workers/index.ts';
 
 const config = loadConfigOrExit(loadConfig);
 const logger = createLogger(config);
 const db = createDatabase(config.DATABASE_URL);
-const workers = await startWorkers(config, logger, db);
-const api = await startApi(config, logger, db);
+let workers: RunningWorkers | undefined;
+let api: RunningApi | undefined;
 
+// Listen for signals before connecting, so a stop during a slow start-up is not ignored.
 exitGracefullyOnSignal(logger, config.SHUTDOWN_TIMEOUT_MS, async () => {
   // Stop taking requests first (they may enqueue jobs), then let the workers finish theirs.
-  await api.close();
-  await workers.close();
+  await api?.close();
+  await workers?.close();
   await db.$disconnect();
 });
+workers = await startWorkers(config, logger, db);
+api = await startApi(config, logger, db);

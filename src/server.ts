@@ -31,9 +31,10 @@ if (import.meta.main) {
   const config = loadConfigOrExit(loadConfig);
   const logger = createLogger(config, 'paperboy-api');
   const db = createDatabase(config.DATABASE_URL);
-  const api = await startApi(config, logger, db);
+  let api: RunningApi | undefined;
   exitGracefullyOnSignal(logger, config.SHUTDOWN_TIMEOUT_MS, async () => {
-    await api.close();
+    await api?.close();
     await db.$disconnect();
   });
+  api = await startApi(config, logger, db);
 }

@@ -51,6 +51,15 @@ describe('loadConfig', () => {
     expect(config.WORKER_CONCURRENCY).toBe(4);
   });
 
+  it('reads TRUST_PROXY as a flag or a list of proxies', () => {
+    expect(loadConfig({ TOKEN_KEYS: KEY }).TRUST_PROXY).toBe(false);
+    expect(loadConfig({ TOKEN_KEYS: KEY, TRUST_PROXY: 'true' }).TRUST_PROXY).toBe(true);
+    expect(loadConfig({ TOKEN_KEYS: KEY, TRUST_PROXY: '10.0.0.0/8, 127.0.0.1' }).TRUST_PROXY).toEqual([
+      '10.0.0.0/8',
+      '127.0.0.1',
+    ]);
+  });
+
   it('treats empty variables as unset', () => {
     expect(loadConfig({ TOKEN_KEYS: KEY, SMTP_URL: '', PORT: '' })).toMatchObject({ SMTP_URL: undefined, PORT: 3000 });
   });

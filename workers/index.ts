@@ -61,9 +61,10 @@ if (import.meta.main) {
   const config = loadConfigOrExit(loadConfig);
   const logger = createLogger(config, 'paperboy-worker');
   const db = createDatabase(config.DATABASE_URL);
-  const running = await startWorkers(config, logger, db);
+  let running: RunningWorkers | undefined;
   exitGracefullyOnSignal(logger, config.SHUTDOWN_TIMEOUT_MS, async () => {
-    await running.close();
+    await running?.close();
     await db.$disconnect();
   });
+  running = await startWorkers(config, logger, db);
 }

@@ -13,14 +13,19 @@ const readinessSchema = z.object({
 const SERVICE_NAMES = { database: 'PostgreSQL', redis: 'Redis' } as const;
 
 export const opsRoutes: FastifyPluginAsyncZod<ReadinessDeps> = async (app, deps) => {
-  app.get('/healthz', { schema: { response: { 200: z.object({ status: z.literal('ok') }) } } }, async () => ({
-    status: 'ok' as const,
-  }));
+  // Orchestrators probe every few seconds: log these only when something is wrong.
+  app.get(
+    '/healthz',
+    { logLevel: 'warn', schema: { response: { 200: z.object({ status: z.literal('ok') }) } } },
+    async () => ({
+      status: 'ok' as const,
+    }),
+  );
 
   app.get(
     '/readyz',
-    { schema: { response: { 200: readinessSchema, 503: readinessSchema } } },
-    async (_request, reply) => {
+    { logLevel: 'warn', schema: { response: { 200: readinessSchema, 503: readinessSchema } } },
+    async (request, reply) => {
       const { ready, checks } = await checkReadiness(deps);
       const failing = (Object.keys(checks) as (keyof typeof checks)[]).filter((name) => !checks[name].ok);
       const body = {
@@ -37,6 +42,7 @@ export const opsRoutes: FastifyPluginAsyncZod<ReadinessDeps> = async (app, deps)
             : { status: 'failing' as const, error: checks.redis.error },
         },
       };
+      if (!ready) request.log.warn({ checks: body.checks }, body.message);
       return reply.code(ready ? 200 : 503).send(body);
     },
   );
