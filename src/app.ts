@@ -22,6 +22,7 @@ export interface AppDeps {
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,64}$/;
+const PROBES = new Set(['/healthz', '/readyz']);
 
 export async function buildApp(deps: AppDeps) {
   const app = Fastify({
@@ -31,7 +32,11 @@ export async function buildApp(deps: AppDeps) {
       const incoming = request.headers['x-request-id'];
       return typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : randomUUID();
     },
-    logController: new LogController({ requestIdLogLabel: 'requestId' }),
+    logController: new LogController({
+      requestIdLogLabel: 'requestId',
+      // Orchestrators probe every few seconds; /readyz logs by itself when something is wrong.
+      disableRequestLogging: (request) => PROBES.has(request.url),
+    }),
     trustProxy: deps.config.TRUST_PROXY,
   }).withTypeProvider<ZodTypeProvider>();
 

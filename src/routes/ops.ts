@@ -14,17 +14,13 @@ const SERVICE_NAMES = { database: 'PostgreSQL', redis: 'Redis' } as const;
 
 export const opsRoutes: FastifyPluginAsyncZod<ReadinessDeps> = async (app, deps) => {
   // Orchestrators probe every few seconds: log these only when something is wrong.
-  app.get(
-    '/healthz',
-    { logLevel: 'warn', schema: { response: { 200: z.object({ status: z.literal('ok') }) } } },
-    async () => ({
-      status: 'ok' as const,
-    }),
-  );
+  app.get('/healthz', { schema: { response: { 200: z.object({ status: z.literal('ok') }) } } }, async () => ({
+    status: 'ok' as const,
+  }));
 
   app.get(
     '/readyz',
-    { logLevel: 'warn', schema: { response: { 200: readinessSchema, 503: readinessSchema } } },
+    { schema: { response: { 200: readinessSchema, 503: readinessSchema } } },
     async (request, reply) => {
       const { ready, checks } = await checkReadiness(deps);
       const failing = (Object.keys(checks) as (keyof typeof checks)[]).filter((name) => !checks[name].ok);

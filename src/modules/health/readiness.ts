@@ -26,7 +26,9 @@ async function check(probe: () => Promise<unknown>): Promise<CheckResult> {
     await Promise.race([probe(), timeout]);
     return { ok: true };
   } catch (error) {
-    return { ok: false, error: error instanceof Error ? error.message || error.name : String(error) };
+    // Keep the cause, not the client's framing: Prisma wraps it in several lines of invocation text.
+    const message = error instanceof Error ? error.message || error.name : String(error);
+    return { ok: false, error: message.trim().split('\n').at(-1)!.trim() };
   } finally {
     clearTimeout(timer);
   }
