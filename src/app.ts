@@ -11,7 +11,10 @@ import type { Redis } from 'ioredis';
 import type { Config } from './config.ts';
 import type { Database } from './db/client.ts';
 import type { Logger } from './logger.ts';
+import { adminRoutes } from './routes/admin/index.ts';
 import { opsRoutes } from './routes/ops.ts';
+import { paperRoutes } from './routes/papers.ts';
+import { topicRoutes } from './routes/topics.ts';
 
 export interface AppDeps {
   config: Config;
@@ -76,6 +79,9 @@ export async function buildApp(deps: AppDeps) {
   });
 
   await app.register(opsRoutes, { db: deps.db, redis: deps.redis });
+  await app.register(topicRoutes, { db: deps.db });
+  await app.register(paperRoutes, { db: deps.db, publicUrl: deps.config.PUBLIC_URL });
+  await app.register(adminRoutes, { prefix: '/api/v1/admin', db: deps.db, adminTokens: deps.config.ADMIN_TOKENS });
   return app;
 }
 

@@ -3,17 +3,57 @@
 import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import { loadConfigSubset } from './config.ts';
+import { createDatabase, type Database } from './db/client.ts';
 import { MigrationError, migrate } from './db/migrate.ts';
+import { DomainError } from './errors.ts';
+import { ingestFeed, readFeedSource, type IngestReport } from './modules/papers/ingest.ts';
+import { loadSamplePapers } from './modules/papers/sample.ts';
 import { loadConfigOrExit } from './runtime.ts';
 
 const USAGE = `Usage: paperboy <command>
 
 Commands:
-  migrate   apply pending database migrations (safe to run twice or from several processes)
-  keygen    print a new token signing key entry for TOKEN_KEYS
+  migrate              apply pending database migrations (safe to run twice or from several processes)
+  ingest <file|url>    import a Hugging Face daily papers JSON or arXiv Atom feed
+  papers:sample        load the sample papers shipped in data/sample, listed as of today
+  keygen               print a new token signing key entry for TOKEN_KEYS
 `;
 
+class UsageError extends Error {}
+
 type Command = (args: string[]) => Promise<void>;
+
+/** Runs work that needs the database with only DATABASE_URL configured, and always disconnects. */
+async function withDatabase(work: (db: Database) => Promise<void>): Promise<void> {
+  const { DATABASE_URL } = loadConfigOrExit(() => loadConfigSubset(['DATABASE_URL']));
+  const db = createDatabase(DATABASE_URL);
+  try {
+    await work(db);
+  } finally {
+    await db.$disconnect();
+  }
+}
+
+/** A progress bar on a terminal; nothing when output goes to a file or a pipe. */
+function progressBar(label: string) {
+  if (!process.stderr.isTTY) return () => {};
+  return (done: number, total: number) => {
+    const width = 30;
+    const filled = Math.round((done / Math.max(total, 1)) * width);
+    process.stderr.write(`\r${label} [${'#'.repeat(filled)}${'-'.repeat(width - filled)}] ${done}/${total}`);
+    if (done >= total) process.stderr.write('\n');
+  };
+}
+
+function printReport(report: IngestReport): void {
+  console.log(
+    `${report.total} item(s) in the feed: ${report.added} added, ${report.updated} updated, ` +
+      `${report.unchanged} unchanged, ${report.skipped.length} skipped.`,
+  );
+  for (const item of report.skipped) {
+    console.log(`  skipped item ${item.index}${item.id ? ` (${item.id})` : ''}: ${item.reason}`);
+  }
+}
 
 const commands: Record<string, Command> = {
   async migrate() {
@@ -25,6 +65,14 @@ const commands: Record<string, Command> = {
         ? `Applied ${applied.length} migration(s); ${alreadyApplied.length} were already applied.`
         : `Database is up to date (${alreadyApplied.length} migration(s) applied).`,
     );
+  },
+  async ingest([source]) {
+    if (!source) throw new UsageError('paperboy ingest needs a file or an http(s) URL.');
+    const body = await readFeedSource(source);
+    await withDatabase(async (db) => printReport(await ingestFeed(db, body, { onProgress: progressBar('Storing') })));
+  },
+  async 'papers:sample'() {
+    await withDatabase(async (db) => printReport(await loadSamplePapers(db)));
   },
   async keygen() {
     const id = `k${new Date().toISOString().slice(0, 10).replaceAll('-', '')}`;
@@ -42,7 +90,12 @@ if (!command) {
 try {
   await command(rest);
 } catch (error) {
-  if (error instanceof MigrationError) {
+  // Expected failures get their message alone; anything else is a bug and keeps its stack.
+  if (error instanceof UsageError) {
+    process.stderr.write(`${error.message}\n\n${USAGE}`);
+    process.exit(2);
+  }
+  if (error instanceof MigrationError || error instanceof DomainError) {
     process.stderr.write(`${error.message}\n`);
     process.exit(1);
   }

@@ -95,6 +95,12 @@ const schema = z.object({
     .default('https://huggingface.co/api/daily_papers')
     .transform((value) => (value.trim().toLowerCase() === 'none' ? [] : list(value)))
     .pipe(z.array(url(['http:', 'https:'], 'https://huggingface.co/api/daily_papers'))),
+  /** When to poll PAPER_FEEDS (cron, UTC). Hugging Face updates its list through the day. */
+  PAPER_FEEDS_CRON: z
+    .string()
+    .trim()
+    .regex(/^(\S+\s+){4}\S+$/, { message: 'must be a five-field cron pattern such as "15 * * * *"' })
+    .default('15 * * * *'),
   WORKER_CONCURRENCY: positiveInt(8),
   SEND_RATE_PER_SECOND: positiveInt(50),
   SHUTDOWN_TIMEOUT_MS: positiveInt(25_000),

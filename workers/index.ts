@@ -6,6 +6,7 @@ import { createLogger, type Logger } from '../src/logger.ts';
 import { createQueueConnection } from '../src/queues/connection.ts';
 import type { QueueContext } from '../src/queues/index.ts';
 import { exitGracefullyOnSignal, loadConfigOrExit } from '../src/runtime.ts';
+import { ingestWorker } from './ingest.worker.ts';
 
 export interface WorkerDeps {
   config: Config;
@@ -15,10 +16,10 @@ export interface WorkerDeps {
 }
 
 /** Builds one queue's worker. Each queue's worker lives in its own file beside this one. */
-export type WorkerFactory = (deps: WorkerDeps) => Worker;
+export type WorkerFactory = (deps: WorkerDeps) => Worker | Promise<Worker>;
 
 /** The workers a Paperboy worker process runs; each feature adds its queue's factory here. */
-export const WORKERS: WorkerFactory[] = [];
+export const WORKERS: WorkerFactory[] = [ingestWorker];
 
 export interface RunningWorkers {
   workers: Worker[];
@@ -35,7 +36,8 @@ export async function startWorkers(
   const connection = createQueueConnection(config.REDIS_URL);
   connection.on('error', (error) => logger.warn({ err: error }, 'redis connection error (will retry)'));
   const deps: WorkerDeps = { config, logger, db, queues: { connection, prefix: config.QUEUE_PREFIX } };
-  const workers = factories.map((factory) => factory(deps));
+  const workers: Worker[] = [];
+  for (const factory of factories) workers.push(await factory(deps));
   for (const worker of workers) {
     worker.on('failed', (job, error) =>
       logger.warn(

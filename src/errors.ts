@@ -1,0 +1,28 @@
+// Domain errors. Modules throw these; the app's one error handler turns them into 4xx answers.
+export class DomainError extends Error {
+  readonly statusCode: number;
+  constructor(statusCode: number, message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = new.target.name;
+    this.statusCode = statusCode;
+  }
+}
+
+/** The input cannot be used as a whole (e.g. a feed that is not a feed). */
+export class InvalidInputError extends DomainError {
+  constructor(message: string, options?: ErrorOptions) {
+    super(400, message, options);
+  }
+}
+
+export class NotFoundError extends DomainError {
+  constructor(message: string) {
+    super(404, message);
+  }
+}
+
+export class ConflictError extends DomainError {
+  constructor(message: string) {
+    super(409, message);
+  }
+}

@@ -1,0 +1,34 @@
+// Turns a feed body into normalised papers, whatever its format; invalid items are skipped and reported.
+import { InvalidInputError } from '../../errors.ts';
+import { looksLikeAtom, parseArxivAtom } from './formats/arxiv-atom.ts';
+import { looksLikeHfDaily, parseHfDaily } from './formats/hf-daily.ts';
+import type { ParsedFeed } from './types.ts';
+
+/** Parses a Hugging Face daily papers JSON array (text or already parsed) or an arXiv Atom feed. */
+export function parseFeed(body: string | unknown[], now: Date = new Date()): ParsedFeed {
+  if (Array.isArray(body)) return parseJsonFeed(body, now);
+  const trimmed = body.trimStart();
+  if (trimmed.startsWith('<')) {
+    if (!looksLikeAtom(trimmed)) throw new InvalidInputError('The XML is not an Atom feed: it has no <feed> element.');
+    return { format: 'arxiv_atom', ...parseArxivAtom(trimmed) };
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(trimmed);
+  } catch (error) {
+    throw new InvalidInputError(
+      `The feed is neither JSON nor an Atom feed (${error instanceof Error ? error.message : String(error)}).`,
+    );
+  }
+  if (!Array.isArray(json)) {
+    throw new InvalidInputError('The JSON is not a daily papers feed: expected an array of items with a "paper".');
+  }
+  return parseJsonFeed(json, now);
+}
+
+function parseJsonFeed(items: unknown[], now: Date): ParsedFeed {
+  if (items.length > 0 && !looksLikeHfDaily(items)) {
+    throw new InvalidInputError('The JSON is not a daily papers feed: no item has a "paper" object.');
+  }
+  return { format: 'hf_daily', ...parseHfDaily(items, now) };
+}

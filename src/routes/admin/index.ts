@@ -1,0 +1,58 @@
+// Admin API: everything under /api/v1/admin requires one of the ADMIN_TOKENS as a bearer token.
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import type { Database } from '../../db/client.ts';
+import { isAdminAuthorization } from '../../modules/admin/auth.ts';
+import { ingestFeed } from '../../modules/papers/ingest.ts';
+import {
+  createTopic,
+  deleteTopic,
+  listTopicsForAdmin,
+  topicInput,
+  topicPatch,
+  updateTopic,
+} from '../../modules/topics/topics.ts';
+
+export interface AdminDeps {
+  db: Database;
+  adminTokens: readonly string[];
+}
+
+const MAX_FEED_BODY = 50 * 1024 * 1024;
+const slugParams = z.object({ slug: z.string().max(60) });
+
+export const adminRoutes: FastifyPluginAsyncZod<AdminDeps> = async (app, { db, adminTokens }) => {
+  app.addHook('onRequest', async (request, reply) => {
+    if (!isAdminAuthorization(request.headers.authorization, adminTokens)) {
+      return reply
+        .code(401)
+        .header('www-authenticate', 'Bearer realm="paperboy-admin"')
+        .send({ error: 'Unauthorized', message: 'Send one of the ADMIN_TOKENS as "Authorization: Bearer <token>".' });
+    }
+  });
+
+  // Atom feeds arrive as XML text; the route tells the formats apart.
+  app.addContentTypeParser(
+    ['application/atom+xml', 'application/xml', 'text/xml'],
+    { parseAs: 'string', bodyLimit: MAX_FEED_BODY },
+    (_request, body, done) => done(null, body),
+  );
+
+  app.post(
+    '/papers',
+    { bodyLimit: MAX_FEED_BODY, schema: { body: z.union([z.array(z.unknown()), z.string()]) } },
+    async (request) => ingestFeed(db, request.body),
+  );
+
+  app.get('/topics', async () => ({ topics: await listTopicsForAdmin(db) }));
+  app.post('/topics', { schema: { body: topicInput } }, async (request, reply) =>
+    reply.code(201).send(await createTopic(db, request.body)),
+  );
+  app.patch('/topics/:slug', { schema: { params: slugParams, body: topicPatch } }, async (request) =>
+    updateTopic(db, request.params.slug, request.body),
+  );
+  app.delete('/topics/:slug', { schema: { params: slugParams } }, async (request, reply) => {
+    await deleteTopic(db, request.params.slug);
+    return reply.code(204).send();
+  });
+};

@@ -1,0 +1,38 @@
+// The whole Fastify app on this file's own database, for tests that drive it through inject().
+import { buildApp, type App } from '../../src/app.ts';
+import type { Config } from '../../src/config.ts';
+import { createLogger } from '../../src/logger.ts';
+import { createProbeConnection } from '../../src/queues/connection.ts';
+import { testConfig } from './config.ts';
+import { openTestDatabase } from './postgres.ts';
+
+export const ADMIN_TOKEN = 'admin-token-for-tests-0123456789';
+
+export type TestDb = Awaited<ReturnType<typeof openTestDatabase>>;
+
+export interface TestApp {
+  app: App;
+  database: TestDb;
+  config: Config;
+  close: () => Promise<void>;
+}
+
+export async function openTestApp(overrides: Record<string, string> = {}): Promise<TestApp> {
+  const database = await openTestDatabase();
+  const config = testConfig({ DATABASE_URL: database.url, ADMIN_TOKENS: ADMIN_TOKEN, ...overrides });
+  const redis = createProbeConnection(config.REDIS_URL);
+  redis.on('error', () => {});
+  const app = await buildApp({ config, db: database.db, redis, logger: createLogger(config) });
+  return {
+    app,
+    database,
+    config,
+    close: async () => {
+      await app.close();
+      redis.disconnect();
+      await database.close();
+    },
+  };
+}
+
+export const adminHeaders = { authorization: `Bearer ${ADMIN_TOKEN}` };
