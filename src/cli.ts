@@ -75,7 +75,8 @@ const commands: Record<string, Command> = {
     await withDatabase(async (db) => printReport(await loadSamplePapers(db)));
   },
   async keygen() {
-    const id = `k${new Date().toISOString().slice(0, 10).replaceAll('-', '')}`;
+    // Date plus a random suffix: sortable, and two keys made on the same day still get different ids.
+    const id = `k${new Date().toISOString().slice(0, 10).replaceAll('-', '')}${randomBytes(2).toString('hex')}`;
     console.log(`${id}:${randomBytes(32).toString('base64url')}`);
   },
 };

@@ -1,4 +1,5 @@
 // Paperboy's whole configuration: one zod schema over the environment, checked once at start-up.
+import { isIP } from 'node:net';
 import { z } from 'zod';
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -39,6 +40,13 @@ const tokenKeys = z
   )
   .refine((keys) => new Set(keys.map((k) => k.id)).size === keys.length, { message: 'key ids must be unique' });
 
+function isIpOrCidr(entry: string): boolean {
+  const [address = '', bits, ...rest] = entry.split('/');
+  const version = isIP(address);
+  if (!version || rest.length) return false;
+  return bits === undefined || (/^\d+$/.test(bits) && Number(bits) <= (version === 4 ? 32 : 128));
+}
+
 const positiveInt = (fallback: number) => z.coerce.number().int().positive().default(fallback);
 
 const schema = z.object({
@@ -60,7 +68,12 @@ const schema = z.object({
     .default('http://localhost:3000')
     .transform((value) => value.replace(/\/+$/, '')),
   HOST: z.string().min(1).default('127.0.0.1'),
-  PORT: z.coerce.number().int().min(0).max(65535).default(3000),
+  PORT: z.coerce
+    .number({ error: 'must be a port number from 0 to 65535' })
+    .int({ error: 'must be a port number from 0 to 65535' })
+    .min(0, { error: 'must be a port number from 0 to 65535' })
+    .max(65535, { error: 'must be a port number from 0 to 65535' })
+    .default(3000),
   MAIL_FROM: z
     .string()
     .regex(/^(?:[^<>\r\n]*<[^\s<>@]+@[^\s<>@]+>|[^\s<>@]+@[^\s<>@]+)$/, {
@@ -84,9 +97,18 @@ const schema = z.object({
   TRUST_PROXY: z
     .string()
     .default('false')
-    .transform((value): boolean | string[] => {
+    .transform((value, ctx): boolean | string[] => {
       const flag = value.trim().toLowerCase();
-      return flag === 'true' || flag === 'false' ? flag === 'true' : list(value);
+      if (flag === 'true' || flag === 'false') return flag === 'true';
+      const proxies = list(value);
+      const invalid = proxies.filter((entry) => !isIpOrCidr(entry));
+      if (invalid.length) {
+        ctx.addIssue({
+          code: 'custom',
+          message: `must be true, false or IP addresses/CIDRs; not ${invalid.join(', ')}`,
+        });
+      }
+      return proxies;
     }),
   LOG_LEVEL: z.enum(LOG_LEVELS).default('info'),
   /** Feeds polled on a schedule; `none` turns polling off (an empty variable means "use the default"). */

@@ -2,7 +2,7 @@
 import { loadConfig } from './config.ts';
 import { createDatabase } from './db/client.ts';
 import { createLogger } from './logger.ts';
-import { exitGracefullyOnSignal, loadConfigOrExit } from './runtime.ts';
+import { exitGracefullyOnSignal, exitOnStartupError, loadConfigOrExit } from './runtime.ts';
 import { startApi, type RunningApi } from './server.ts';
 import { startWorkers, type RunningWorkers } from '../workers/index.ts';
 
@@ -20,4 +20,4 @@ exitGracefullyOnSignal(logger, config.SHUTDOWN_TIMEOUT_MS, async () => {
   await db.$disconnect();
 });
 workers = await startWorkers(config, logger, db);
-api = await startApi(config, logger, db);
+api = await startApi(config, logger, db).catch(exitOnStartupError(logger));

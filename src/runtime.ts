@@ -13,6 +13,21 @@ export function loadConfigOrExit<C>(load: () => C): C {
   }
 }
 
+/** A start-up failure with a message that says what to do; no stack trace needed. */
+export class StartupError extends Error {
+  override name = 'StartupError';
+}
+
+/** For `.catch()` on start-up: a StartupError is logged as one line, then the process exits 1. */
+export function exitOnStartupError(logger: Logger) {
+  return (error: unknown): never => {
+    if (!(error instanceof StartupError)) throw error;
+    logger.fatal(error.message);
+    logger.flush();
+    process.exit(1);
+  };
+}
+
 /**
  * On SIGTERM or SIGINT runs `close` once (stop accepting, finish in-flight work, close connections) and
  * exits 0. A second signal, or `close` outliving `timeoutMs`, exits 1 at once: an orchestrator that

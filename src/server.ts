@@ -4,7 +4,8 @@ import { loadConfig, type Config } from './config.ts';
 import { createDatabase, type Database } from './db/client.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { createProbeConnection } from './queues/connection.ts';
-import { exitGracefullyOnSignal, loadConfigOrExit } from './runtime.ts';
+import { checkReadiness } from './modules/health/readiness.ts';
+import { exitGracefullyOnSignal, exitOnStartupError, loadConfigOrExit, StartupError } from './runtime.ts';
 
 export interface RunningApi {
   address: string;
@@ -14,10 +15,20 @@ export interface RunningApi {
 
 export async function startApi(config: Config, logger: Logger, db: Database): Promise<RunningApi> {
   const redis = createProbeConnection(config.REDIS_URL);
-  // The probe connection reports Redis outages through /readyz; keep its reconnect noise out of the log.
-  redis.on('error', () => {});
   const app = await buildApp({ config, db, redis, logger });
-  const address = await app.listen({ host: config.HOST, port: config.PORT });
+  let address: string;
+  try {
+    address = await app.listen({ host: config.HOST, port: config.PORT });
+  } catch (error) {
+    redis.disconnect();
+    if ((error as NodeJS.ErrnoException).code === 'EADDRINUSE') {
+      throw new StartupError(`${config.HOST}:${config.PORT} is already in use: stop the other process or set PORT.`);
+    }
+    throw error;
+  }
+  // Starting without its services is allowed (they may come up later), but say so at once.
+  const { ready, checks } = await checkReadiness({ db, redis });
+  if (!ready) logger.warn({ checks }, 'started, but not ready yet: see /readyz');
   return {
     address,
     close: async () => {
@@ -36,5 +47,5 @@ if (import.meta.main) {
     await api?.close();
     await db.$disconnect();
   });
-  api = await startApi(config, logger, db);
+  api = await startApi(config, logger, db).catch(exitOnStartupError(logger));
 }

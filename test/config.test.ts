@@ -54,9 +54,13 @@ describe('loadConfig', () => {
   it('reads TRUST_PROXY as a flag or a list of proxies', () => {
     expect(loadConfig({ TOKEN_KEYS: KEY }).TRUST_PROXY).toBe(false);
     expect(loadConfig({ TOKEN_KEYS: KEY, TRUST_PROXY: 'true' }).TRUST_PROXY).toBe(true);
-    expect(loadConfig({ TOKEN_KEYS: KEY, TRUST_PROXY: '10.0.0.0/8, 127.0.0.1' }).TRUST_PROXY).toEqual([
+    expect(loadConfig({ TOKEN_KEYS: KEY, TRUST_PROXY: '10.0.0.0/8, 127.0.0.1, ::1' }).TRUST_PROXY).toEqual([
       '10.0.0.0/8',
       '127.0.0.1',
+      '::1',
+    ]);
+    expect(problemsOf({ TOKEN_KEYS: KEY, TRUST_PROXY: 'yes, 10.0.0.0/33' })).toEqual([
+      'TRUST_PROXY: must be true, false or IP addresses/CIDRs; not yes, 10.0.0.0/33',
     ]);
   });
 
@@ -101,6 +105,15 @@ describe('loadConfig', () => {
       DATABASE_URL: 'postgresql://postgres@127.0.0.1:5432/paperboy',
     });
     expect(() => loadConfigSubset(['DATABASE_URL'], { DATABASE_URL: 'x' })).toThrow(ConfigError);
+  });
+});
+
+describe('keygen', () => {
+  it('prints a valid key entry with a different id each time', async () => {
+    const [a, b] = await Promise.all([1, 2].map(() => runNode('src/cli.ts', ['keygen'], {})));
+    const keys = loadConfig({ TOKEN_KEYS: `${a!.stdout.trim()},${b!.stdout.trim()}` }).TOKEN_KEYS;
+    expect(keys).toHaveLength(2);
+    expect(keys[0]!.id).not.toBe(keys[1]!.id);
   });
 });
 

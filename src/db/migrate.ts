@@ -71,7 +71,12 @@ export async function migrate(databaseUrl: string, options: MigrateOptions = {})
   const log = options.log ?? (() => {});
   const migrations = await readMigrations(options.migrationsDir);
   const client = new pg.Client({ connectionString: databaseUrl });
-  await client.connect();
+  try {
+    await client.connect();
+  } catch (error) {
+    // Name the cause, never the URL: it may hold a password.
+    throw new MigrationError(`Cannot connect to the database in DATABASE_URL: ${(error as Error).message}`);
+  }
   try {
     await client.query('SELECT pg_advisory_lock($1)', [ADVISORY_LOCK_KEY]);
     await client.query(HISTORY_TABLE);

@@ -9,15 +9,21 @@ export function createQueueConnection(redisUrl: string, options: RedisOptions = 
   return new Redis(redisUrl, { maxRetriesPerRequest: null, ...options });
 }
 
+const lastErrors = new WeakMap<Redis, Error>();
+
+/** The most recent error of a probe connection, to say why Redis is unavailable. */
+export function lastConnectionError(redis: Redis): Error | undefined {
+  return lastErrors.get(redis);
+}
+
 /**
  * A connection for quick checks (readiness): commands fail at once while Redis is down rather than
- * waiting in the offline queue, so a probe answers instead of hanging.
+ * waiting in the offline queue, so a probe answers instead of hanging. Its errors are kept for the probe
+ * to report, not logged: while Redis is down ioredis reports one on every reconnect attempt.
  */
 export function createProbeConnection(redisUrl: string): Redis {
-  return new Redis(redisUrl, {
-    enableOfflineQueue: false,
-    maxRetriesPerRequest: 0,
-    connectTimeout: 2_000,
-    lazyConnect: false,
-  });
+  const redis = new Redis(redisUrl, { enableOfflineQueue: false, maxRetriesPerRequest: 0, connectTimeout: 2_000 });
+  redis.on('error', (error: Error) => lastErrors.set(redis, error));
+  redis.on('ready', () => lastErrors.delete(redis));
+  return redis;
 }

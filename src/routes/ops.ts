@@ -1,19 +1,26 @@
-// Probes for orchestrators: /healthz says the process is up, /readyz that Postgres and Redis answer.
+// Probes for orchestrators: /healthz says the process is up, /readyz that it can serve (Postgres with every
+// migration applied, and Redis).
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { checkReadiness, type ReadinessDeps } from '../modules/health/readiness.ts';
+import { checkReadiness, type CheckName, type CheckResult, type ReadinessDeps } from '../modules/health/readiness.ts';
 
 const checkSchema = z.object({ status: z.enum(['ok', 'failing']), error: z.string().optional() });
 const readinessSchema = z.object({
   status: z.enum(['ready', 'unavailable']),
   message: z.string(),
-  checks: z.object({ database: checkSchema, redis: checkSchema }),
+  checks: z.object({ database: checkSchema, migrations: checkSchema, redis: checkSchema }),
 });
 
-const SERVICE_NAMES = { database: 'PostgreSQL', redis: 'Redis' } as const;
+const CHECK_NAMES: Record<CheckName, string> = {
+  database: 'PostgreSQL',
+  migrations: 'the database schema',
+  redis: 'Redis',
+};
+
+const describe = (result: CheckResult) =>
+  result.ok ? { status: 'ok' as const } : { status: 'failing' as const, error: result.error };
 
 export const opsRoutes: FastifyPluginAsyncZod<ReadinessDeps> = async (app, deps) => {
-  // Orchestrators probe every few seconds: log these only when something is wrong.
   app.get('/healthz', { schema: { response: { 200: z.object({ status: z.literal('ok') }) } } }, async () => ({
     status: 'ok' as const,
   }));
@@ -23,19 +30,16 @@ export const opsRoutes: FastifyPluginAsyncZod<ReadinessDeps> = async (app, deps)
     { schema: { response: { 200: readinessSchema, 503: readinessSchema } } },
     async (request, reply) => {
       const { ready, checks } = await checkReadiness(deps);
-      const failing = (Object.keys(checks) as (keyof typeof checks)[]).filter((name) => !checks[name].ok);
+      const failing = (Object.keys(checks) as CheckName[]).filter((name) => !checks[name].ok);
       const body = {
         status: ready ? ('ready' as const) : ('unavailable' as const),
         message: ready
-          ? 'PostgreSQL and Redis are answering.'
-          : `${failing.map((name) => SERVICE_NAMES[name]).join(' and ')} not answering.`,
+          ? 'PostgreSQL and Redis are answering and the schema is up to date.'
+          : `${failing.map((name) => CHECK_NAMES[name]).join(' and ')} not available.`.replace(/^t/, 'T'),
         checks: {
-          database: checks.database.ok
-            ? { status: 'ok' as const }
-            : { status: 'failing' as const, error: checks.database.error },
-          redis: checks.redis.ok
-            ? { status: 'ok' as const }
-            : { status: 'failing' as const, error: checks.redis.error },
+          database: describe(checks.database),
+          migrations: describe(checks.migrations),
+          redis: describe(checks.redis),
         },
       };
       if (!ready) request.log.warn({ checks: body.checks }, body.message);

@@ -1,4 +1,5 @@
 // Start-up and graceful shutdown: `npm start` serves, and SIGTERM lets in-flight work finish first.
+import net from 'node:net';
 import { Queue, type Job } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp } from '../../src/app.ts';
@@ -9,7 +10,7 @@ import { startWorkers } from '../../workers/index.ts';
 import { TEST_TOKEN_KEYS, testConfig } from '../helpers/config.ts';
 import { freePort } from '../helpers/net.ts';
 import { openTestDatabase } from '../helpers/postgres.ts';
-import { startNode } from '../helpers/processes.ts';
+import { startNode, startProcess } from '../helpers/processes.ts';
 import { deleteKeysWithPrefix, uniqueQueuePrefix } from '../helpers/redis.ts';
 
 type TestDb = Awaited<ReturnType<typeof openTestDatabase>>;
@@ -28,7 +29,8 @@ describe('process lifecycle', () => {
 
   it('`npm start` serves /healthz and /readyz, and exits 0 on SIGTERM', async () => {
     const port = await freePort();
-    const service = startNode('src/main.ts', [], {
+    // Through npm, as an operator would run it: the signal must reach Paperboy, not just npm.
+    const service = startProcess('npm', ['start', '--silent'], {
       DATABASE_URL: database.url,
       REDIS_URL: testConfig().REDIS_URL,
       QUEUE_PREFIX: prefix,
@@ -49,6 +51,22 @@ describe('process lifecycle', () => {
     const exit = await service.finished;
     expect(exit.code, exit.stderr).toBe(0);
     expect(exit.stdout).toContain('shutdown complete');
+  });
+
+  it('says in one line when the port is taken, and exits 1', async () => {
+    const blocker = net.createServer();
+    await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
+    const { port } = blocker.address() as net.AddressInfo;
+    const run = await startNode('src/server.ts', [], {
+      DATABASE_URL: database.url,
+      REDIS_URL: testConfig().REDIS_URL,
+      TOKEN_KEYS: TEST_TOKEN_KEYS,
+      PORT: String(port),
+    }).finished;
+    blocker.close();
+    expect(run.code).toBe(1);
+    expect(run.stdout).toContain(`127.0.0.1:${port} is already in use: stop the other process or set PORT.`);
+    expect(`${run.stdout}${run.stderr}`).not.toMatch(/\n\s+at /);
   });
 
   it('finishes an in-flight request before the API closes', async () => {

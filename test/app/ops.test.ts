@@ -7,7 +7,7 @@ import { createLogger } from '../../src/logger.ts';
 import { createProbeConnection } from '../../src/queues/connection.ts';
 import { testConfig } from '../helpers/config.ts';
 import { freePort } from '../helpers/net.ts';
-import { openTestDatabase } from '../helpers/postgres.ts';
+import { createEmptyDatabase, openTestDatabase } from '../helpers/postgres.ts';
 
 type TestDb = Awaited<ReturnType<typeof openTestDatabase>>;
 
@@ -50,8 +50,8 @@ describe('operations endpoints', () => {
     expect(response.statusCode).toBe(200);
     expect(response.json()).toEqual({
       status: 'ready',
-      message: 'PostgreSQL and Redis are answering.',
-      checks: { database: { status: 'ok' }, redis: { status: 'ok' } },
+      message: 'PostgreSQL and Redis are answering and the schema is up to date.',
+      checks: { database: { status: 'ok' }, migrations: { status: 'ok' }, redis: { status: 'ok' } },
     });
   });
 
@@ -62,8 +62,11 @@ describe('operations endpoints', () => {
     expect(response.statusCode).toBe(503);
     expect(response.json()).toMatchObject({
       status: 'unavailable',
-      message: 'Redis not answering.',
-      checks: { database: { status: 'ok' }, redis: { status: 'failing', error: expect.any(String) as unknown } },
+      message: 'Redis not available.',
+      checks: {
+        database: { status: 'ok' },
+        redis: { status: 'failing', error: expect.stringContaining('ECONNREFUSED') as unknown },
+      },
     });
   });
 
@@ -76,8 +79,23 @@ describe('operations endpoints', () => {
     expect(response.statusCode).toBe(503);
     expect(response.json()).toMatchObject({
       status: 'unavailable',
-      message: 'PostgreSQL not answering.',
-      checks: { database: { status: 'failing' }, redis: { status: 'ok' } },
+      message: 'PostgreSQL and the database schema not available.',
+      checks: { database: { status: 'failing' }, migrations: { status: 'failing' }, redis: { status: 'ok' } },
+    });
+  });
+
+  it('/readyz answers 503 naming the schema when migrations are not applied', async () => {
+    const empty = await createEmptyDatabase();
+    const db = createDatabase(empty.url);
+    const unmigrated = await appWith(db, testConfig().REDIS_URL);
+    const response = await unmigrated.inject('/readyz');
+    await unmigrated.close();
+    await db.$disconnect();
+    await empty.drop();
+    expect(response.statusCode).toBe(503);
+    expect(response.json()).toMatchObject({
+      message: 'The database schema not available.',
+      checks: { migrations: { status: 'failing', error: 'no migrations applied: run `npm run db:migrate`' } },
     });
   });
 

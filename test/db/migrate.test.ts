@@ -91,7 +91,7 @@ describe('migrate', () => {
     );
     expect(counts.map((c) => c.n)).toEqual((await readMigrations()).map(() => 1));
     // One process applied, the other found everything up to date.
-    expect(runs.map((r) => r.stdout).join('\n')).toMatch(/Applied 1 migration/);
+    expect(runs.map((r) => r.stdout).join('\n')).toMatch(/Applied \d+ migration/);
     expect(runs.map((r) => r.stdout).join('\n')).toMatch(/up to date/);
   });
 

@@ -21,7 +21,12 @@ export interface Running {
 
 /** Starts `node <script> ...args` from the repository root with exactly the given environment. */
 export function startNode(script: string, args: string[], env: Record<string, string>): Running {
-  const child = spawn(process.execPath, [script, ...args], {
+  return startProcess(process.execPath, [script, ...args], env);
+}
+
+/** Starts a command (e.g. `npm start`) from the repository root with exactly the given environment. */
+export function startProcess(command: string, args: string[], env: Record<string, string>): Running {
+  const child = spawn(command, args, {
     cwd: REPO_ROOT,
     env: { PATH: process.env.PATH ?? '', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

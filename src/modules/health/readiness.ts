@@ -1,7 +1,9 @@
-// Whether the services Paperboy needs are answering, for /readyz and operators.
+// Whether Paperboy can serve: Postgres answers with every migration applied, and Redis answers.
 import { once } from 'node:events';
 import type { Redis } from 'ioredis';
 import type { Database } from '../../db/client.ts';
+import { readMigrations } from '../../db/migrate.ts';
+import { lastConnectionError } from '../../queues/connection.ts';
 
 export interface ReadinessDeps {
   db: Database;
@@ -9,10 +11,11 @@ export interface ReadinessDeps {
 }
 
 export type CheckResult = { ok: true } | { ok: false; error: string };
+export type CheckName = 'database' | 'migrations' | 'redis';
 
 export interface Readiness {
   ready: boolean;
-  checks: { database: CheckResult; redis: CheckResult };
+  checks: Record<CheckName, CheckResult>;
 }
 
 const CHECK_TIMEOUT_MS = 2_000;
@@ -47,7 +50,28 @@ async function pingRedis(redis: Redis): Promise<unknown> {
       settled.abort();
     }
   }
+  // While disconnected, say why (e.g. ECONNREFUSED) rather than ioredis's "stream isn't writeable".
+  if (redis.status !== 'ready') throw lastConnectionError(redis) ?? new Error(`the connection is ${redis.status}`);
   return redis.ping();
+}
+
+// Migrations never un-apply, so once every one is seen applied the check need not ask again.
+const migrated = new WeakSet<Database>();
+async function assertMigrated(db: Database): Promise<void> {
+  if (migrated.has(db)) return;
+  const [expected, applied] = await Promise.all([
+    readMigrations(),
+    db.$queryRaw<{ migration_name: string }[]>`
+      SELECT migration_name FROM _prisma_migrations WHERE finished_at IS NOT NULL AND rolled_back_at IS NULL`,
+  ]).catch((error: unknown) => {
+    if (String(error).includes('_prisma_migrations'))
+      throw new Error('no migrations applied: run `npm run db:migrate`');
+    throw error;
+  });
+  const done = new Set(applied.map((row) => row.migration_name));
+  const pending = expected.filter((migration) => !done.has(migration.name));
+  if (pending.length) throw new Error(`${pending.length} migration(s) not applied: run \`npm run db:migrate\``);
+  migrated.add(db);
 }
 
 export async function checkReadiness({ db, redis }: ReadinessDeps): Promise<Readiness> {
@@ -55,5 +79,11 @@ export async function checkReadiness({ db, redis }: ReadinessDeps): Promise<Read
     check(() => db.$queryRaw`SELECT 1`),
     check(() => pingRedis(redis)),
   ]);
-  return { ready: database.ok && redisCheck.ok, checks: { database, redis: redisCheck } };
+  const migrations: CheckResult = database.ok
+    ? await check(() => assertMigrated(db))
+    : { ok: false, error: 'the database is not available' };
+  return {
+    ready: database.ok && migrations.ok && redisCheck.ok,
+    checks: { database, migrations, redis: redisCheck },
+  };
 }

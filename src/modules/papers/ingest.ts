@@ -41,7 +41,7 @@ export async function ingestParsedFeed(
 }
 
 /** Imports a feed body (HF daily papers JSON, text or parsed, or arXiv Atom XML). */
-export function ingestFeed(db: Database, body: string | unknown[], options: IngestOptions = {}) {
+export function ingestFeed(db: Database, body: unknown, options: IngestOptions = {}) {
   return ingestParsedFeed(db, parseFeed(body, options.now), options);
 }
 

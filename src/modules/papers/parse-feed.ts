@@ -4,9 +4,12 @@ import { looksLikeAtom, parseArxivAtom } from './formats/arxiv-atom.ts';
 import { looksLikeHfDaily, parseHfDaily } from './formats/hf-daily.ts';
 import type { ParsedFeed } from './types.ts';
 
-/** Parses a Hugging Face daily papers JSON array (text or already parsed) or an arXiv Atom feed. */
-export function parseFeed(body: string | unknown[], now: Date = new Date()): ParsedFeed {
-  if (Array.isArray(body)) return parseJsonFeed(body, now);
+/**
+ * Parses a Hugging Face daily papers feed (JSON text or already-parsed JSON) or an arXiv Atom feed (text).
+ * Throws InvalidInputError when the body is not a feed at all.
+ */
+export function parseFeed(body: unknown, now: Date = new Date()): ParsedFeed {
+  if (typeof body !== 'string') return parseJsonFeed(body, now);
   const trimmed = body.trimStart();
   if (trimmed.startsWith('<')) {
     if (!looksLikeAtom(trimmed)) throw new InvalidInputError('The XML is not an Atom feed: it has no <feed> element.');
@@ -20,13 +23,13 @@ export function parseFeed(body: string | unknown[], now: Date = new Date()): Par
       `The feed is neither JSON nor an Atom feed (${error instanceof Error ? error.message : String(error)}).`,
     );
   }
-  if (!Array.isArray(json)) {
-    throw new InvalidInputError('The JSON is not a daily papers feed: expected an array of items with a "paper".');
-  }
   return parseJsonFeed(json, now);
 }
 
-function parseJsonFeed(items: unknown[], now: Date): ParsedFeed {
+function parseJsonFeed(items: unknown, now: Date): ParsedFeed {
+  if (!Array.isArray(items)) {
+    throw new InvalidInputError('The JSON is not a daily papers feed: expected an array of items with a "paper".');
+  }
   if (items.length > 0 && !looksLikeHfDaily(items)) {
     throw new InvalidInputError('The JSON is not a daily papers feed: no item has a "paper" object.');
   }

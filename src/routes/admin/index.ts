@@ -40,7 +40,8 @@ export const adminRoutes: FastifyPluginAsyncZod<AdminDeps> = async (app, { db, a
 
   app.post(
     '/papers',
-    { bodyLimit: MAX_FEED_BODY, schema: { body: z.union([z.array(z.unknown()), z.string()]) } },
+    // Any JSON or XML body: parseFeed tells a feed from anything else and says what is wrong.
+    { bodyLimit: MAX_FEED_BODY, schema: { body: z.unknown() } },
     async (request) => ingestFeed(db, request.body),
   );
 
