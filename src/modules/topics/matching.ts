@@ -5,30 +5,40 @@ import type { Database } from '../../db/client.ts';
 // asks "does this paper belong to this topic?" answers it the same way: the topic is in the title or
 // keywords, or the abstract mentions it at least twice.
 
+const MATCH_BATCH_SIZE = 1_000;
+
 /** Recomputes PaperTopic rows for these papers against every topic (after an ingest). */
 export async function matchPapersToTopics(db: Database, paperIds: string[]): Promise<void> {
-  if (paperIds.length === 0) return;
-  await db.$transaction([
-    db.$executeRaw`DELETE FROM paper_topic WHERE paper_id = ANY(${paperIds})`,
-    db.$executeRaw`
-      INSERT INTO paper_topic (paper_id, topic_id, score)
-      SELECT p.id, t.id, paper_relevance(p.search, t.q)
-        FROM paper p
-        CROSS JOIN (SELECT id, websearch_to_tsquery('english', query) AS q FROM topic) t
-       WHERE p.id = ANY(${paperIds}) AND paper_matches(p.search, t.q)`,
-  ]);
+  // Batches keep each transaction short, however large the ingest.
+  for (let start = 0; start < paperIds.length; start += MATCH_BATCH_SIZE) {
+    const batch = paperIds.slice(start, start + MATCH_BATCH_SIZE);
+    await db.$transaction([
+      db.$executeRaw`DELETE FROM paper_topic WHERE paper_id = ANY(${batch})`,
+      // Both sides are materialised first: each topic's tsquery is built once, and Postgres walks this
+      // batch's papers instead of scanning the full-text index for every paper in the library.
+      db.$executeRaw`
+        WITH t AS MATERIALIZED (SELECT id, websearch_to_tsquery('english', query) AS q FROM topic),
+             p AS MATERIALIZED (SELECT id, search FROM paper WHERE id = ANY(${batch}))
+        INSERT INTO paper_topic (paper_id, topic_id, score)
+        SELECT p.id, t.id, paper_relevance(p.search, t.q) FROM p CROSS JOIN t WHERE paper_matches(p.search, t.q)`,
+    ]);
+  }
 }
 
 /** Recomputes one topic's PaperTopic rows against every paper (after its query changed). */
 export async function matchTopicToPapers(db: Database, topicId: number): Promise<void> {
-  await db.$transaction([
-    db.$executeRaw`DELETE FROM paper_topic WHERE topic_id = ${topicId}`,
-    db.$executeRaw`
-      INSERT INTO paper_topic (paper_id, topic_id, score)
-      SELECT p.id, t.id, paper_relevance(p.search, t.q)
-        FROM (SELECT id, websearch_to_tsquery('english', query) AS q FROM topic WHERE id = ${topicId}) t
-        JOIN paper p ON paper_matches(p.search, t.q)`,
-  ]);
+  await db.$transaction(
+    [
+      db.$executeRaw`DELETE FROM paper_topic WHERE topic_id = ${topicId}`,
+      // The full-text index finds the candidates; the materialised tsquery is built once.
+      db.$executeRaw`
+        WITH t AS MATERIALIZED (SELECT id, websearch_to_tsquery('english', query) AS q FROM topic WHERE id = ${topicId})
+        INSERT INTO paper_topic (paper_id, topic_id, score)
+        SELECT p.id, t.id, paper_relevance(p.search, t.q) FROM t JOIN paper p ON paper_matches(p.search, t.q)`,
+    ],
+    // One topic against a whole library can take longer than Prisma's default of 5 seconds.
+    { timeout: 10 * 60_000 },
+  );
 }
 
 /** Whether a query has anything searchable in it (stop words alone, or only exclusions, match nothing). */
