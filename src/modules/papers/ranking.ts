@@ -10,23 +10,14 @@ import { z } from 'zod';
 import { Prisma } from '../../generated/prisma/client.ts';
 import type { Database } from '../../db/client.ts';
 import { InvalidInputError, NotFoundError } from '../../errors.ts';
+import type { PaperInput } from './types.ts';
 
-export interface RankedPaper {
-  id: string;
-  title: string;
-  abstract: string;
-  authors: string[];
-  aiSummary: string | null;
-  publishedAt: Date;
-  listedAt: Date;
-  upvotes: number;
-  githubUrl: string | null;
-  projectUrl: string | null;
-  source: 'hf_daily' | 'arxiv';
+/** A paper as lists show it: what was stored, plus its topics and its score at the time of the list. */
+export type RankedPaper = Omit<PaperInput, 'keywords' | 'withdrawnAt'> & {
   /** Slugs of every topic the paper matches. */
   topics: string[];
   score: number;
-}
+};
 
 export interface PaperQuery {
   /** Topic slug; none for "all trending". */
