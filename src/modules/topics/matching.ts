@@ -48,3 +48,30 @@ export async function isSearchableQuery(db: Database, query: string): Promise<bo
        AND querytree(websearch_to_tsquery('english', ${query})) <> 'T' AS searchable`;
   return row?.searchable ?? false;
 }
+
+export interface KeywordMatch {
+  paperId: string;
+  /** The reader's keyword that matched, to tell them why the paper is in their digest. */
+  keyword: string;
+  score: number;
+}
+
+/**
+ * Which of these papers match a reader's own keywords, by the same rule as topics: any include keyword
+ * matches (the best one is reported), and no exclude keyword does. Keywords use the topic query syntax.
+ */
+export async function matchKeywords(
+  db: Database,
+  paperIds: string[],
+  keywords: { include: string[]; exclude: string[] },
+): Promise<KeywordMatch[]> {
+  if (paperIds.length === 0 || keywords.include.length === 0) return [];
+  return db.$queryRaw<KeywordMatch[]>`
+    WITH inc AS MATERIALIZED (SELECT k AS keyword, websearch_to_tsquery('english', k) AS q FROM unnest(${keywords.include}::text[]) k),
+         exc AS MATERIALIZED (SELECT websearch_to_tsquery('english', k) AS q FROM unnest(${keywords.exclude}::text[]) k),
+         p AS MATERIALIZED (SELECT id, search FROM paper WHERE id = ANY(${paperIds}))
+    SELECT DISTINCT ON (p.id) p.id AS "paperId", inc.keyword, paper_relevance(p.search, inc.q) AS score
+      FROM p JOIN inc ON paper_matches(p.search, inc.q)
+     WHERE NOT EXISTS (SELECT 1 FROM exc WHERE paper_matches(p.search, exc.q))
+     ORDER BY p.id, score DESC, inc.keyword`;
+}
