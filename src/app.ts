@@ -13,6 +13,7 @@ import type { Database } from './db/client.ts';
 import type { Logger } from './logger.ts';
 import { adminRoutes } from './routes/admin/index.ts';
 import { opsRoutes } from './routes/ops.ts';
+import { isPlainText } from './text.ts';
 import { paperRoutes } from './routes/papers.ts';
 import { topicRoutes } from './routes/topics.ts';
 
@@ -55,6 +56,21 @@ export async function buildApp(deps: AppDeps) {
   app.addHook('onSend', async (request, reply) => {
     reply.header('x-request-id', request.id);
     if (closing) reply.header('connection', 'close');
+  });
+
+  // Query strings and path parameters reach SQL as text; NUL or broken Unicode there is always a mistake
+  // (or an attack) and would otherwise surface as a database error.
+  app.addHook('preValidation', async (request, reply) => {
+    const values = [request.query, request.params].flatMap((part) =>
+      part && typeof part === 'object' ? Object.values(part as Record<string, unknown>) : [],
+    );
+    const bad = values.flat().some((value) => typeof value === 'string' && !isPlainText(value));
+    if (bad) {
+      return reply.code(400).send({
+        error: 'Bad Request',
+        message: 'The address contains control characters or invalid Unicode.',
+      });
+    }
   });
 
   app.setNotFoundHandler((request, reply) =>

@@ -1,5 +1,6 @@
 // Paperboy's whole configuration: one zod schema over the environment, checked once at start-up.
 import { isIP } from 'node:net';
+import { CronExpressionParser } from 'cron-parser';
 import { z } from 'zod';
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -45,6 +46,16 @@ function isIpOrCidr(entry: string): boolean {
   const version = isIP(address);
   if (!version || rest.length) return false;
   return bits === undefined || (/^\d+$/.test(bits) && Number(bits) <= (version === 4 ? 32 : 128));
+}
+
+function isCronPattern(pattern: string): boolean {
+  if (pattern.split(/\s+/).length !== 5) return false;
+  try {
+    CronExpressionParser.parse(pattern, { tz: 'UTC' });
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 const positiveInt = (fallback: number) => z.coerce.number().int().positive().default(fallback);
@@ -121,7 +132,7 @@ const schema = z.object({
   PAPER_FEEDS_CRON: z
     .string()
     .trim()
-    .regex(/^(\S+\s+){4}\S+$/, { message: 'must be a five-field cron pattern such as "15 * * * *"' })
+    .refine(isCronPattern, { message: 'must be a five-field cron pattern such as "15 * * * *"' })
     .default('15 * * * *'),
   WORKER_CONCURRENCY: positiveInt(8),
   SEND_RATE_PER_SECOND: positiveInt(50),

@@ -19,5 +19,6 @@ exitGracefullyOnSignal(logger, config.SHUTDOWN_TIMEOUT_MS, async () => {
   await workers?.close();
   await db.$disconnect();
 });
-workers = await startWorkers(config, logger, db);
+// The API first: it answers /healthz and /readyz even while the workers wait for Redis.
 api = await startApi(config, logger, db).catch(exitOnStartupError(logger));
+workers = await startWorkers(config, logger, db);

@@ -31,10 +31,16 @@ const listQuery = z.object({
   since: z
     .string()
     .optional()
-    .refine((value) => value === undefined || strictDate(value) !== undefined, {
-      message: 'must be an ISO 8601 date such as 2026-11-28 or 2026-11-28T07:00:00Z',
-    })
-    .transform((value) => (value === undefined ? undefined : strictDate(value))),
+    .transform((value, ctx) => {
+      if (value === undefined) return undefined;
+      const date = strictDate(value);
+      if (!date)
+        ctx.addIssue({
+          code: 'custom',
+          message: 'must be an ISO 8601 date such as 2026-11-28 or 2026-11-28T07:00:00Z',
+        });
+      return date;
+    }),
   limit: z.coerce.number().int().min(1).max(100).default(20),
   cursor: z.string().max(500).optional(),
 });

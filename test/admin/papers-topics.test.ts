@@ -70,7 +70,7 @@ describe('admin API', () => {
       ['application/json', '{"papers": []}', 'expected an array'],
       ['application/json', '[{"nope": 1}]', 'no item has a "paper" object'],
       ['application/atom+xml', '<feed><entry></feed>', 'not well-formed XML'],
-      ['application/json', '{"broken": ', ''],
+      ['application/json', '{"broken": ', 'JSON'],
     ] as const) {
       const response = await t.app.inject({
         method: 'POST',
@@ -126,6 +126,16 @@ describe('admin API', () => {
     expect(await papersOf('mixture-of-experts')).toEqual([]);
   });
 
+  it('creates a topic once when the same slug arrives several times at once', async () => {
+    const payload = { slug: 'race', name: 'Race', description: 'Concurrent creation.', query: 'race' };
+    const responses = await Promise.all(
+      [1, 2, 3, 4].map(() =>
+        t.app.inject({ method: 'POST', url: '/api/v1/admin/topics', headers: adminHeaders, payload }),
+      ),
+    );
+    expect(responses.map((r) => r.statusCode).sort()).toEqual([201, 409, 409, 409]);
+  });
+
   it('explains invalid topics: bad fields, duplicates, unsearchable queries, unknown slugs', async () => {
     const post = (payload: object) =>
       t.app.inject({ method: 'POST', url: '/api/v1/admin/topics', headers: adminHeaders, payload });
@@ -145,6 +155,12 @@ describe('admin API', () => {
     });
     expect(unsearchable.statusCode).toBe(400);
     expect(unsearchable.json<{ message: string }>().message).toContain('no searchable words');
+    const control = await post({ slug: 'control', name: 'Bell\u0007', description: 'x\u0000', query: 'x' });
+    expect(control.statusCode).toBe(400);
+    expect(control.json<{ problems: string[] }>().problems).toEqual([
+      'name: must not contain control characters or invalid Unicode',
+      'description: must not contain control characters or invalid Unicode',
+    ]);
     const missing = await t.app.inject({
       method: 'PATCH',
       url: '/api/v1/admin/topics/nope',

@@ -53,6 +53,28 @@ describe('process lifecycle', () => {
     expect(exit.stdout).toContain('shutdown complete');
   });
 
+  it('serves /healthz while Redis is down, /readyz says so, and SIGTERM still exits 0', async () => {
+    const port = await freePort();
+    const service = startNode('src/main.ts', [], {
+      DATABASE_URL: database.url,
+      REDIS_URL: `redis://127.0.0.1:${await freePort()}`,
+      QUEUE_PREFIX: prefix,
+      TOKEN_KEYS: TEST_TOKEN_KEYS,
+      PORT: String(port),
+    });
+    try {
+      await service.waitForOutput(/Server listening/);
+      expect((await fetch(`http://127.0.0.1:${port}/healthz`)).status).toBe(200);
+      const ready = await fetch(`http://127.0.0.1:${port}/readyz`);
+      expect(ready.status).toBe(503);
+      expect(await ready.json()).toMatchObject({ message: 'Redis not available.' });
+    } finally {
+      service.child.kill('SIGTERM');
+    }
+    const exit = await service.finished;
+    expect(exit.code, exit.stderr).toBe(0);
+  });
+
   it('says in one line when the port is taken, and exits 1', async () => {
     const blocker = net.createServer();
     await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));

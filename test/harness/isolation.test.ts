@@ -10,6 +10,14 @@ import { deleteKeysWithPrefix, uniqueQueuePrefix } from '../helpers/redis.ts';
 
 type TestDb = Awaited<ReturnType<typeof openTestDatabase>>;
 
+async function createTemplateClient() {
+  const url = new URL(inject('postgresUrl'));
+  url.pathname = `/${inject('templateDatabase')}`;
+  const client = new pg.Client({ connectionString: url.toString() });
+  await client.connect();
+  return client;
+}
+
 describe('test isolation', () => {
   const opened: TestDb[] = [];
   afterAll(async () => {
@@ -38,14 +46,15 @@ describe('test isolation', () => {
     expect(await b.db.topic.count()).toBe(seededTopics);
   });
 
-  it('never touches the template the databases are cloned from', async () => {
-    const client = new pg.Client({ connectionString: inject('postgresUrl') });
-    await client.connect();
-    const { rows } = await client.query<{ datname: string }>('SELECT datname FROM pg_database WHERE datname = $1', [
-      inject('templateDatabase'),
-    ]);
-    await client.end();
-    expect(rows).toHaveLength(1);
+  it('never changes the template the databases are cloned from', async () => {
+    // The first test wrote to its clones; the template must still hold only what the migrations seed.
+    const template = await createTemplateClient();
+    const { rows } = await template.query<{ papers: number; isolation: number }>(
+      `SELECT (SELECT count(*) FROM paper)::int AS papers,
+              (SELECT count(*) FROM topic WHERE slug = 'isolation-check')::int AS isolation`,
+    );
+    await template.end();
+    expect(rows).toEqual([{ papers: 0, isolation: 0 }]);
   });
 
   it('keeps queues with different prefixes apart and removes a prefix completely', async () => {

@@ -128,6 +128,29 @@ describe('paper API and feeds', () => {
     expect(seen).toEqual(all.body.papers.map((p) => p.id));
   });
 
+  it('ranks papers listed years ago without overflowing', async () => {
+    await ingestFeed(t.database.db, [
+      { paper: { id: '1901.00001', title: 'An Old Paper' }, publishedAt: '2019-01-01' },
+    ]);
+    const { status, body } = await list('?limit=100');
+    expect(status).toBe(200);
+    expect(body.papers.find((p) => p.id === '1901.00001')!.score).toBeLessThan(1e-100);
+    await t.database.db.paper.delete({ where: { id: '1901.00001' } });
+  });
+
+  it('refuses control characters in the address with a 400, not a database error', async () => {
+    for (const query of ['?topic=%00', '?since=2026-01-01%00', '?cursor=%00']) {
+      expect(await list(query), query).toMatchObject({
+        status: 400,
+        body: { message: expect.stringContaining('control characters') as unknown },
+      });
+    }
+    const forged = Buffer.from(JSON.stringify({ at: new Date().toISOString(), score: 1, id: 'x\u0000' })).toString(
+      'base64url',
+    );
+    expect((await list(`?cursor=${forged}`)).status).toBe(400);
+  });
+
   it('answers bad queries with a 4xx that says what is wrong', async () => {
     expect(await list('?topic=no-such-topic')).toMatchObject({
       status: 404,

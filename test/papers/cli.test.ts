@@ -53,6 +53,11 @@ describe('paperboy CLI: papers', () => {
   it('says clearly what is wrong with a missing file or a non-feed, and exits 1', async () => {
     const missing = await runNode('src/cli.ts', ['ingest', '/no/such/feed.json'], env);
     expect(missing).toMatchObject({ code: 1, stderr: 'Cannot read /no/such/feed.json: ENOENT\n' });
+    const notFeed = path.join(os.tmpdir(), `paperboy-not-a-feed-${process.pid}.json`);
+    await writeFile(notFeed, '{"hello": "world"}');
+    const refused = await runNode('src/cli.ts', ['ingest', notFeed], env);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toContain('The JSON is not a daily papers feed');
     const usage = await runNode('src/cli.ts', ['ingest'], env);
     expect(usage.code).toBe(2);
     expect(usage.stderr).toContain('paperboy ingest needs a file or an http(s) URL.');

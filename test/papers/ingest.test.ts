@@ -2,6 +2,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import { escapeXml } from '../../src/modules/papers/feeds.ts';
 import { ingestFeed } from '../../src/modules/papers/ingest.ts';
 import { loadSamplePapers } from '../../src/modules/papers/sample.ts';
 import { UPSERT_BATCH_SIZE } from '../../src/modules/papers/store.ts';
@@ -99,11 +100,12 @@ describe('ingest', () => {
       },
       publishedAt: '2026-11-27T00:00:00.000Z',
     }));
-    const queries = vi.spyOn(db, '$queryRaw');
+    const transactions = vi.spyOn(db, '$transaction');
     const report = await ingestFeed(db, items, { now: NOW });
     expect(report).toMatchObject({ added: 10_000, skipped: [] });
-    expect(queries).toHaveBeenCalledTimes(Math.ceil(10_000 / UPSERT_BATCH_SIZE));
-    queries.mockRestore();
+    // One transaction per batch, holding one upsert statement and the topic matching of that batch.
+    expect(transactions).toHaveBeenCalledTimes(Math.ceil(10_000 / UPSERT_BATCH_SIZE));
+    transactions.mockRestore();
     expect(await db.paperTopic.count({ where: { topic: { slug: 'model-merging' } } })).toBe(10_000);
   });
 
@@ -112,5 +114,65 @@ describe('ingest', () => {
     expect(report).toMatchObject({ added: 29, skipped: [] });
     expect(await db.paper.count({ where: { listedAt: NOW } })).toBe(29);
     expect(await loadSamplePapers(db, new Date('2026-11-29T00:00:00Z'))).toMatchObject({ added: 0, updated: 0 });
+  });
+});
+
+describe('ingest under concurrency and failure', () => {
+  let database: TestDatabase & { db: Database; close: () => Promise<void> };
+  beforeAll(async () => {
+    database = await openTestDatabase();
+  });
+  afterAll(async () => {
+    await database.close();
+  });
+
+  it('merges two feeds listing the same papers at the same moment, losing nothing', async () => {
+    const trending = JSON.parse(sampleText) as { paper: { id: string; title: string; upvotes?: number } }[];
+    for (const item of trending) item.paper.upvotes = 42;
+    // The same papers in an arXiv Atom feed: arXiv knows no upvotes, and must not reset them.
+    const asAtom = `<feed xmlns="http://www.w3.org/2005/Atom">${trending
+      .map(
+        ({ paper }) =>
+          `<entry><id>http://arxiv.org/abs/${paper.id}v1</id><title>${escapeXml(paper.title)}</title>` +
+          `<published>2026-01-01T00:00:00Z</published><summary>An abstract.</summary></entry>`,
+      )
+      .join('')}</feed>`;
+    // The race is timing-dependent; several rounds make a regression show up reliably.
+    for (let round = 0; round < 6; round++) {
+      await database.db.paper.deleteMany();
+      await Promise.all([
+        ingestFeed(database.db, trending, { now: NOW }),
+        ingestFeed(database.db, asAtom, { now: NOW }),
+      ]);
+      const papers = await database.db.paper.findMany();
+      expect(papers).toHaveLength(29);
+      for (const paper of papers) {
+        expect(paper.upvotes, paper.id).toBe(42);
+        expect(paper.listedAt, paper.id).toEqual(new Date('2026-01-01T00:00:00Z'));
+      }
+    }
+  });
+
+  it('stores and matches each batch together, so a failure never leaves papers unmatched', async () => {
+    await database.db.paper.deleteMany();
+    const items = Array.from({ length: 1_500 }, (_, i) => ({
+      paper: { id: `2612.${String(i).padStart(5, '0')}`, title: `Model merging study ${i}` },
+      publishedAt: '2026-11-27T00:00:00.000Z',
+    }));
+    // A trigger that makes the second batch fail, as a lost connection or a full disk would.
+    await database.db.$executeRawUnsafe(`
+      CREATE FUNCTION refuse_paper() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN RAISE EXCEPTION 'simulated failure'; END $$`);
+    await database.db.$executeRawUnsafe(`
+      CREATE TRIGGER refuse_paper BEFORE INSERT ON paper FOR EACH ROW
+      WHEN (NEW.id = '2612.01200') EXECUTE FUNCTION refuse_paper()`);
+    await expect(ingestFeed(database.db, items, { now: NOW })).rejects.toThrow(/simulated failure/);
+    const merging = { topic: { slug: 'model-merging' } };
+    expect(await database.db.paper.count()).toBe(1_000);
+    expect(await database.db.paperTopic.count({ where: merging })).toBe(1_000);
+
+    await database.db.$executeRawUnsafe('DROP TRIGGER refuse_paper ON paper');
+    expect(await ingestFeed(database.db, items, { now: NOW })).toMatchObject({ added: 500, unchanged: 1_000 });
+    expect(await database.db.paperTopic.count({ where: merging })).toBe(1_500);
   });
 });

@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { InvalidInputError } from '../../src/errors.ts';
-import { arxivId, strictDate } from '../../src/modules/papers/normalize.ts';
+import { arxivId, strictDate, TEXT_LIMITS } from '../../src/modules/papers/normalize.ts';
 import { parseFeed } from '../../src/modules/papers/parse-feed.ts';
 
 const fixture = (name: string) => readFileSync(path.resolve(import.meta.dirname, '../fixtures', name), 'utf8');
@@ -124,6 +124,40 @@ describe('Hugging Face daily papers', () => {
     ]);
   });
 
+  it('cleans hostile text: NUL and control characters, broken Unicode, huge fields, absurd numbers', () => {
+    const feed = parseFeed(
+      [
+        hfItem({
+          title: 'Null\u0000byte \u0007bell \ud800 lone surrogate',
+          authors: [{ name: 'A\u0000B' }, { name: '\u0001' }],
+          summary: 'x '.repeat(100_000),
+          upvotes: 3e9,
+          ai_keywords: Array.from({ length: 500 }, (_, i) => `keyword ${i}`),
+        }),
+      ],
+      NOW,
+    );
+    const [paper] = feed.papers;
+    expect(paper!.title).toBe('Null byte bell \ufffd lone surrogate');
+    expect(paper!.authors).toEqual(['A B']);
+    expect(paper!.abstract.length).toBeLessThanOrEqual(TEXT_LIMITS.abstract);
+    expect(paper!.upvotes).toBe(0);
+    expect(paper!.keywords).toHaveLength(TEXT_LIMITS.keywords);
+  });
+
+  it('keeps a paper listed twice in one feed once, with its first listing, and reports the repeat', () => {
+    const feed = parseFeed(
+      [
+        hfItem({ id: '2601.00001v2' }, { publishedAt: '2026-11-20T00:00:00Z' }),
+        hfItem({ id: '2601.00001' }, { publishedAt: '2026-11-01T00:00:00Z' }),
+      ],
+      NOW,
+    );
+    expect(feed.papers).toHaveLength(1);
+    expect(feed.papers[0]!.listedAt).toEqual(new Date('2026-11-01T00:00:00Z'));
+    expect(feed.skipped).toEqual([{ index: 2, id: '2601.00001', reason: 'the same paper as item 1' }]);
+  });
+
   it('marks withdrawn papers, even when the withdrawal date is unreadable', () => {
     const feed = parseFeed(
       [hfItem({ withdrawnAt: '2026-11-20T00:00:00Z' }), hfItem({ id: '2601.00002', withdrawnAt: true })],
@@ -165,6 +199,19 @@ describe('arXiv Atom', () => {
     expect(feed.skipped).toEqual([
       { index: 3, id: '2611.09999', reason: '<published> "yesterday" is not an ISO 8601 date' },
     ]);
+  });
+
+  it('decodes character references and finds the feed after a long prologue', () => {
+    const body = fixture('arxiv-query.atom')
+      .replace('<feed', `<!-- ${'x'.repeat(5_000)} -->\n<feed`)
+      .replace('Merging Large Language Models', 'Merging Caf&#233; Models &#x1F600;');
+    const feed = parseFeed(body, NOW);
+    expect(feed.papers.find((p) => p.id === '2611.05678')!.title).toBe('Merging Café Models 😀 with Task Arithmetic');
+  });
+
+  it('refuses XML with external entities as a bad feed, not a crash', () => {
+    const xxe = `<?xml version="1.0"?><!DOCTYPE feed [<!ENTITY xxe SYSTEM "file:///etc/passwd">]><feed><entry><title>&xxe;</title></entry></feed>`;
+    expect(() => parseFeed(xxe, NOW)).toThrow(InvalidInputError);
   });
 
   it('reports an arXiv API error feed and malformed XML clearly', () => {

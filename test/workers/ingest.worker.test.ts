@@ -5,7 +5,9 @@ import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { Queue } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { InvalidInputError } from '../../src/errors.ts';
 import { createLogger } from '../../src/logger.ts';
+import { FeedUnavailableError, fetchFeed } from '../../src/modules/papers/ingest.ts';
 import { createQueueConnection } from '../../src/queues/connection.ts';
 import { QUEUE_NAMES } from '../../src/queues/index.ts';
 import { startWorkers, type RunningWorkers } from '../../workers/index.ts';
@@ -69,6 +71,7 @@ describe('ingest worker', () => {
   });
 
   it('schedules polling of the configured feeds', async () => {
+    await until(async () => (await queue.getJobSchedulers()).length > 0);
     const schedulers = await queue.getJobSchedulers();
     expect(schedulers).toEqual([
       expect.objectContaining({ key: 'poll-paper-feeds', pattern: '15 * * * *', tz: 'UTC' }),
@@ -94,7 +97,34 @@ describe('ingest worker', () => {
   it('removes the schedule when no feeds are configured', async () => {
     const config = testConfig({ DATABASE_URL: database.url, QUEUE_PREFIX: prefix, PAPER_FEEDS: 'none' });
     const again = await startWorkers(config, createLogger(config), database.db, [createIngestWorker()]);
+    await until(async () => (await queue.getJobSchedulers()).length === 0);
     await again.close();
-    expect(await queue.getJobSchedulers()).toEqual([]);
+  });
+});
+
+describe('fetching feeds', () => {
+  it('stops reading a feed larger than the limit, even without Content-Length', async () => {
+    const server = http.createServer((_request, response) => {
+      // Chunked: no Content-Length to trust.
+      for (let i = 0; i < 10; i++) response.write('x'.repeat(1_000));
+      response.end();
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
+    await expect(fetchFeed(url, 5_000, 5_000)).rejects.toThrow(InvalidInputError);
+    await expect(fetchFeed(url, 5_000, 20_000)).resolves.toHaveLength(10_000);
+    server.close();
+  });
+
+  it('treats refused connections and 5xx as worth retrying, 4xx as final', async () => {
+    const server = http.createServer((request, response) =>
+      response.writeHead(request.url === '/gone' ? 404 : 502).end(),
+    );
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    await expect(fetchFeed(`${base}/busy`)).rejects.toThrow(FeedUnavailableError);
+    await expect(fetchFeed(`${base}/gone`)).rejects.toThrow(InvalidInputError);
+    server.close();
+    await expect(fetchFeed(`${base}/busy`)).rejects.toThrow(FeedUnavailableError);
   });
 });

@@ -17,10 +17,12 @@ CREATE FUNCTION "paper_matches"(search tsvector, query tsquery) RETURNS boolean
 CREATE FUNCTION "paper_rank"(relevance real, upvotes integer, listed_at timestamptz, at timestamptz)
     RETURNS double precision
     LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    -- In float8 throughout (extract() is numeric), with the age capped at ~3 years: past that the factor
+    -- is 0 either way, and 0.5^days for older papers would underflow.
     AS $$
-      SELECT (1 + ln(1 + greatest(upvotes, 0)))
-           * (0.5 + least(greatest(relevance, 0), 2) / 4.0)
-           * power(0.5, greatest(extract(epoch FROM (at - listed_at)), 0) / 86400.0)
+      SELECT (1 + ln(1 + greatest(upvotes, 0)::float8))
+           * (0.5 + least(greatest(relevance, 0), 2)::float8 / 4)
+           * power(0.5::float8, least(greatest(extract(epoch FROM (at - listed_at))::float8, 0) / 86400, 1000))
     $$;
 
 -- The curated topic catalogue readers choose from. Queries use websearch_to_tsquery syntax: "phrases",

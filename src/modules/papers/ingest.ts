@@ -2,9 +2,8 @@
 import { readFile } from 'node:fs/promises';
 import type { Database } from '../../db/client.ts';
 import { InvalidInputError } from '../../errors.ts';
-import { matchPapersToTopics } from '../topics/matching.ts';
 import { parseFeed } from './parse-feed.ts';
-import { upsertPapers } from './store.ts';
+import { storePapers } from './store.ts';
 import type { ParsedFeed, SkippedItem } from './types.ts';
 
 export interface IngestReport {
@@ -22,14 +21,13 @@ export interface IngestOptions {
   onProgress?: (done: number, total: number) => void;
 }
 
-/** Imports an already parsed feed: stores its papers and matches the new and changed ones to topics. */
+/** Imports an already parsed feed: stores its papers, matching the new and changed ones to topics. */
 export async function ingestParsedFeed(
   db: Database,
   feed: ParsedFeed,
   options: IngestOptions = {},
 ): Promise<IngestReport> {
-  const stored = await upsertPapers(db, feed.papers, options.onProgress);
-  await matchPapersToTopics(db, [...stored.added, ...stored.updated]);
+  const stored = await storePapers(db, feed.papers, options.onProgress);
   return {
     format: feed.format,
     total: feed.papers.length + feed.skipped.length,
@@ -46,7 +44,8 @@ export function ingestFeed(db: Database, body: unknown, options: IngestOptions =
 }
 
 export const FEED_TIMEOUT_MS = 30_000;
-const MAX_FEED_BYTES = 50 * 1024 * 1024;
+/** The largest feed Paperboy reads, from a URL or an admin request (the daily list is ~1 MB). */
+export const MAX_FEED_BYTES = 50 * 1024 * 1024;
 
 /** A feed server that failed in a way worth retrying later (network, timeout, 5xx, 429). */
 export class FeedUnavailableError extends Error {
@@ -57,7 +56,16 @@ export class FeedUnavailableError extends Error {
 }
 
 /** Downloads a feed. Retryable failures throw FeedUnavailableError; a feed that is wrong, InvalidInputError. */
-export async function fetchFeed(url: string, timeoutMs: number = FEED_TIMEOUT_MS): Promise<string> {
+export async function fetchFeed(
+  url: string,
+  timeoutMs: number = FEED_TIMEOUT_MS,
+  maxBytes: number = MAX_FEED_BYTES,
+): Promise<string> {
+  const unavailable = (error: unknown) => {
+    const reason =
+      error instanceof Error && error.name === 'TimeoutError' ? `no answer within ${timeoutMs} ms` : String(error);
+    return new FeedUnavailableError(`Could not fetch ${url}: ${reason}`, { cause: error });
+  };
   let response: Response;
   try {
     response = await fetch(url, {
@@ -65,22 +73,31 @@ export async function fetchFeed(url: string, timeoutMs: number = FEED_TIMEOUT_MS
       signal: AbortSignal.timeout(timeoutMs),
     });
   } catch (error) {
-    const reason =
-      error instanceof Error && error.name === 'TimeoutError' ? `no answer within ${timeoutMs} ms` : String(error);
-    throw new FeedUnavailableError(`Could not fetch ${url}: ${reason}`, { cause: error });
+    throw unavailable(error);
   }
   if (response.status >= 500 || response.status === 429 || response.status === 408) {
+    await response.body?.cancel();
     throw new FeedUnavailableError(`Could not fetch ${url}: the server answered ${response.status}`);
   }
-  if (!response.ok) throw new InvalidInputError(`Could not fetch ${url}: the server answered ${response.status}`);
-  const length = Number(response.headers.get('content-length') ?? 0);
-  if (length > MAX_FEED_BYTES)
-    throw new InvalidInputError(`The feed at ${url} is larger than ${MAX_FEED_BYTES} bytes.`);
-  try {
-    return await response.text();
-  } catch (error) {
-    throw new FeedUnavailableError(`Could not read ${url}: ${String(error)}`, { cause: error });
+  if (!response.ok || !response.body) {
+    await response.body?.cancel();
+    throw new InvalidInputError(`Could not fetch ${url}: the server answered ${response.status}`);
   }
+  // Count the bytes as they arrive: Content-Length may be absent (chunked) or describe the compressed size.
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  try {
+    for await (const chunk of response.body as AsyncIterable<Uint8Array>) {
+      size += chunk.byteLength;
+      // Leaving the loop by throwing cancels the download.
+      if (size > maxBytes) throw new InvalidInputError(`The feed at ${url} is larger than ${maxBytes} bytes.`);
+      chunks.push(chunk);
+    }
+  } catch (error) {
+    if (error instanceof InvalidInputError) throw error;
+    throw unavailable(error);
+  }
+  return Buffer.concat(chunks).toString('utf8');
 }
 
 /** Reads a feed from a local file or an http(s) URL. */

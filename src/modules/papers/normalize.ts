@@ -1,5 +1,6 @@
 // Field-level normalisation shared by every feed format: ids, text, dates, links.
-import { z } from 'zod';
+import type { z } from 'zod';
+import { cleanText } from '../../text.ts';
 
 const NEW_STYLE_ID = /^(\d{4}\.\d{4,5})(?:v\d+)?$/;
 const OLD_STYLE_ID = /^([a-z-]+(?:\.[A-Z]{2})?\/\d{7})(?:v\d+)?$/;
@@ -12,9 +13,23 @@ export function arxivId(raw: string): string | undefined {
   return NEW_STYLE_ID.exec(candidate)?.[1] ?? OLD_STYLE_ID.exec(candidate)?.[1];
 }
 
-/** Collapses runs of whitespace (feeds wrap titles and abstracts at odd places) and trims. */
-export function collapseWhitespace(text: string): string {
-  return text.replace(/\s+/g, ' ').trim();
+/** Longest text kept per field: generous for real papers, bounded for hostile feeds. */
+export const TEXT_LIMITS = {
+  title: 1_000,
+  abstract: 20_000,
+  aiSummary: 5_000,
+  author: 300,
+  authors: 500,
+  keyword: 100,
+  keywords: 50,
+} as const;
+
+/** Cleaned, non-empty texts, at most `maxItems` of them. */
+export function cleanList(items: (string | null | undefined)[], maxLength: number, maxItems: number): string[] {
+  return items
+    .map((item) => cleanText(item ?? '', maxLength))
+    .filter(Boolean)
+    .slice(0, maxItems);
 }
 
 // Only full ISO 8601 dates or date-times: `new Date()` alone accepts "2024" or "March 5" and guesses.
@@ -31,16 +46,6 @@ export function strictDate(raw: string): Date | undefined {
   const date = new Date(trimmed.length === 10 ? `${trimmed}T00:00:00Z` : trimmed);
   return Number.isNaN(date.getTime()) ? undefined : date;
 }
-
-/** A zod field for a strict ISO date, with a message a person can act on. */
-export const isoDate = z.string().transform((value, ctx) => {
-  const date = strictDate(value);
-  if (!date) {
-    ctx.addIssue({ code: 'custom', message: `"${value.slice(0, 40)}" is not an ISO 8601 date` });
-    return z.NEVER;
-  }
-  return date;
-});
 
 /** Keeps only http(s) URLs: anything else (javascript:, data:, relative) must never become a link. */
 export function httpUrl(raw: string | null | undefined): string | null {

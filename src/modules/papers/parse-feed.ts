@@ -1,6 +1,6 @@
 // Turns a feed body into normalised papers, whatever its format; invalid items are skipped and reported.
 import { InvalidInputError } from '../../errors.ts';
-import { looksLikeAtom, parseArxivAtom } from './formats/arxiv-atom.ts';
+import { parseArxivAtom } from './formats/arxiv-atom.ts';
 import { looksLikeHfDaily, parseHfDaily } from './formats/hf-daily.ts';
 import type { ParsedFeed } from './types.ts';
 
@@ -12,7 +12,6 @@ export function parseFeed(body: unknown, now: Date = new Date()): ParsedFeed {
   if (typeof body !== 'string') return parseJsonFeed(body, now);
   const trimmed = body.trimStart();
   if (trimmed.startsWith('<')) {
-    if (!looksLikeAtom(trimmed)) throw new InvalidInputError('The XML is not an Atom feed: it has no <feed> element.');
     return { format: 'arxiv_atom', ...parseArxivAtom(trimmed) };
   }
   let json: unknown;

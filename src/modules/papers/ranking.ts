@@ -10,6 +10,7 @@ import { z } from 'zod';
 import { Prisma } from '../../generated/prisma/client.ts';
 import type { Database } from '../../db/client.ts';
 import { InvalidInputError, NotFoundError } from '../../errors.ts';
+import { arxivId } from './normalize.ts';
 import type { PaperInput } from './types.ts';
 
 /** A paper as lists show it: what was stored, plus its topics and its score at the time of the list. */
@@ -30,7 +31,11 @@ export interface PaperQuery {
 }
 
 // The cursor pins the moment scores were computed at, so later pages continue the same order.
-const cursorSchema = z.object({ at: z.iso.datetime(), score: z.number(), id: z.string() });
+const cursorSchema = z.object({
+  at: z.iso.datetime(),
+  score: z.number(),
+  id: z.string().refine((id) => arxivId(id) === id),
+});
 type Cursor = z.infer<typeof cursorSchema>;
 
 const encodeCursor = (cursor: Cursor) => Buffer.from(JSON.stringify(cursor)).toString('base64url');

@@ -1,5 +1,6 @@
 // Writes papers to Postgres: batched, idempotent upserts (one statement per batch, not one per paper).
-import type { Database } from '../../db/client.ts';
+import type { Database, DbClient } from '../../db/client.ts';
+import { matchPaperBatch } from '../topics/matching.ts';
 import type { PaperInput } from './types.ts';
 
 export interface UpsertResult {
@@ -11,23 +12,50 @@ export interface UpsertResult {
 export const UPSERT_BATCH_SIZE = 1_000;
 
 /**
- * Inserts new papers and refreshes known ones. A re-import changes only what a feed legitimately changes
- * (upvotes, a new arXiv version's title/abstract, links, withdrawal); rows that would not change are not
- * written at all, so `updated_at` and the counts stay honest.
+ * Stores papers and matches the new and changed ones to topics, one transaction per batch of 1,000: a
+ * batch is stored and matched together or not at all, so a failure never leaves papers unmatched.
+ * Ingests take turns batch by batch (an advisory lock), so two feeds listing the same paper at the same
+ * moment merge into it one after the other instead of overwriting each other.
+ *
+ * A re-import changes only what a feed legitimately changes (upvotes, a new arXiv version's title or
+ * abstract, links, withdrawal); rows that would not change are not written, so `updated_at` and the
+ * counts stay honest.
  */
-export async function upsertPapers(
+export async function storePapers(
   db: Database,
   papers: PaperInput[],
   onProgress: (done: number, total: number) => void = () => {},
 ): Promise<UpsertResult> {
   const result: UpsertResult = { added: [], updated: [], unchanged: 0 };
-  // A feed can list the same paper twice; Postgres refuses to update one row twice in a statement.
-  const unique = [...new Map(papers.map((paper) => [paper.id, paper])).values()];
+  // Postgres refuses to update one row twice in a statement; sorted batches also lock rows in one order.
+  const unique = [...new Map(papers.map((paper) => [paper.id, paper])).values()].sort((a, b) =>
+    a.id < b.id ? -1 : a.id > b.id ? 1 : 0,
+  );
   for (let start = 0; start < unique.length; start += UPSERT_BATCH_SIZE) {
     const batch = unique.slice(start, start + UPSERT_BATCH_SIZE);
-    // `merged` decides each field from the stored row and the feed's; the upsert then only writes rows
-    // whose merged values differ from what is stored.
-    const rows = await db.$queryRaw<{ id: string; inserted: boolean }[]>`
+    const rows = await db.$transaction(
+      async (tx) => {
+        await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtext('paperboy:paper-ingest'))`;
+        const written = await upsertBatch(tx, batch);
+        await matchPaperBatch(
+          tx,
+          written.map((row) => row.id),
+        );
+        return written;
+      },
+      { timeout: 120_000 },
+    );
+    for (const row of rows) (row.inserted ? result.added : result.updated).push(row.id);
+    result.unchanged += batch.length - rows.length;
+    onProgress(Math.min(start + batch.length, unique.length), unique.length);
+  }
+  return result;
+}
+
+/** One statement for the whole batch; returns the rows it inserted or changed. */
+function upsertBatch(db: DbClient, batch: PaperInput[]) {
+  // The statement's snapshot starts after the caller's lock, so `merged` sees every committed ingest.
+  return db.$queryRaw<{ id: string; inserted: boolean }[]>`
       WITH incoming AS (
         SELECT * FROM jsonb_to_recordset(${JSON.stringify(batch.map(toRow))}::jsonb) AS x(
           id text, title text, abstract text, authors text[], keywords text[], ai_summary text,
@@ -65,11 +93,6 @@ export async function upsertPapers(
              EXCLUDED.published_at, EXCLUDED.listed_at, EXCLUDED.upvotes, EXCLUDED.github_url,
              EXCLUDED.project_url, EXCLUDED.withdrawn_at)
       RETURNING id, (xmax = 0) AS inserted`;
-    for (const row of rows) (row.inserted ? result.added : result.updated).push(row.id);
-    result.unchanged += batch.length - rows.length;
-    onProgress(Math.min(start + batch.length, unique.length), unique.length);
-  }
-  return result;
 }
 
 function toRow(paper: PaperInput) {

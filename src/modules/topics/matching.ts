@@ -1,28 +1,26 @@
 // Which papers belong to which topic: Postgres full-text search over the weighted paper vector.
-import type { Database } from '../../db/client.ts';
+import type { Database, DbClient } from '../../db/client.ts';
 
 // `paper_matches` and `paper_relevance` are SQL functions (see the migrations) so that every query that
 // asks "does this paper belong to this topic?" answers it the same way: the topic is in the title or
 // keywords, or the abstract mentions it at least twice.
 
-const MATCH_BATCH_SIZE = 1_000;
-
-/** Recomputes PaperTopic rows for these papers against every topic (after an ingest). */
-export async function matchPapersToTopics(db: Database, paperIds: string[]): Promise<void> {
-  // Batches keep each transaction short, however large the ingest.
-  for (let start = 0; start < paperIds.length; start += MATCH_BATCH_SIZE) {
-    const batch = paperIds.slice(start, start + MATCH_BATCH_SIZE);
-    await db.$transaction([
-      db.$executeRaw`DELETE FROM paper_topic WHERE paper_id = ANY(${batch})`,
-      // Both sides are materialised first: each topic's tsquery is built once, and Postgres walks this
-      // batch's papers instead of scanning the full-text index for every paper in the library.
-      db.$executeRaw`
-        WITH t AS MATERIALIZED (SELECT id, websearch_to_tsquery('english', query) AS q FROM topic),
-             p AS MATERIALIZED (SELECT id, search FROM paper WHERE id = ANY(${batch}))
-        INSERT INTO paper_topic (paper_id, topic_id, score)
-        SELECT p.id, t.id, paper_relevance(p.search, t.q) FROM p CROSS JOIN t WHERE paper_matches(p.search, t.q)`,
-    ]);
-  }
+/**
+ * Recomputes PaperTopic rows for these papers against every topic. Runs in the caller's transaction (the
+ * ingest stores and matches each batch together), so keep `paperIds` to a batch.
+ */
+export async function matchPaperBatch(db: DbClient, paperIds: string[]): Promise<void> {
+  if (paperIds.length === 0) return;
+  await db.$executeRaw`DELETE FROM paper_topic WHERE paper_id = ANY(${paperIds})`;
+  // Both sides are materialised first: each topic's tsquery is built once, and Postgres walks this batch's
+  // papers instead of scanning the full-text index for every paper in the library. FOR KEY SHARE keeps a
+  // topic from being deleted under the insert; ON CONFLICT lets a concurrent topic re-match win quietly.
+  await db.$executeRaw`
+    WITH t AS MATERIALIZED (SELECT id, websearch_to_tsquery('english', query) AS q FROM topic FOR KEY SHARE),
+         p AS MATERIALIZED (SELECT id, search FROM paper WHERE id = ANY(${paperIds}))
+    INSERT INTO paper_topic (paper_id, topic_id, score)
+    SELECT p.id, t.id, paper_relevance(p.search, t.q) FROM p CROSS JOIN t WHERE paper_matches(p.search, t.q)
+    ON CONFLICT (paper_id, topic_id) DO UPDATE SET score = EXCLUDED.score`;
 }
 
 /** Recomputes one topic's PaperTopic rows against every paper (after its query changed). */
@@ -32,9 +30,11 @@ export async function matchTopicToPapers(db: Database, topicId: number): Promise
       db.$executeRaw`DELETE FROM paper_topic WHERE topic_id = ${topicId}`,
       // The full-text index finds the candidates; the materialised tsquery is built once.
       db.$executeRaw`
-        WITH t AS MATERIALIZED (SELECT id, websearch_to_tsquery('english', query) AS q FROM topic WHERE id = ${topicId})
+        WITH t AS MATERIALIZED (
+          SELECT id, websearch_to_tsquery('english', query) AS q FROM topic WHERE id = ${topicId} FOR KEY SHARE)
         INSERT INTO paper_topic (paper_id, topic_id, score)
-        SELECT p.id, t.id, paper_relevance(p.search, t.q) FROM t JOIN paper p ON paper_matches(p.search, t.q)`,
+        SELECT p.id, t.id, paper_relevance(p.search, t.q) FROM t JOIN paper p ON paper_matches(p.search, t.q)
+        ON CONFLICT (paper_id, topic_id) DO UPDATE SET score = EXCLUDED.score`,
     ],
     // One topic against a whole library can take longer than Prisma's default of 5 seconds.
     { timeout: 10 * 60_000 },

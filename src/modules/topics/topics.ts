@@ -1,8 +1,18 @@
 // The topic catalogue: what readers can choose, and its administration.
 import { z } from 'zod';
 import type { Database } from '../../db/client.ts';
+import { Prisma } from '../../generated/prisma/client.ts';
 import { ConflictError, InvalidInputError, NotFoundError } from '../../errors.ts';
+import { isPlainText } from '../../text.ts';
 import { isSearchableQuery, matchTopicToPapers } from './matching.ts';
+
+const plainText = (max: number) =>
+  z
+    .string()
+    .trim()
+    .min(1)
+    .max(max)
+    .refine(isPlainText, { message: 'must not contain control characters or invalid Unicode' });
 
 export const topicInput = z.object({
   slug: z
@@ -10,9 +20,9 @@ export const topicInput = z.object({
     .trim()
     .regex(/^[a-z0-9]+(?:-[a-z0-9]+)*$/, { message: 'use lower-case letters, digits and single hyphens' })
     .max(60),
-  name: z.string().trim().min(1).max(80),
-  description: z.string().trim().min(1).max(200),
-  query: z.string().trim().min(1).max(2_000),
+  name: plainText(80),
+  description: plainText(200),
+  query: plainText(2_000),
 });
 export type TopicInput = z.infer<typeof topicInput>;
 export const topicPatch = topicInput.partial();
@@ -43,12 +53,21 @@ async function assertSearchable(db: Database, query: string) {
   }
 }
 
+/** A slug taken by another topic, whether found first or raced in by a concurrent request (P2002). */
+async function withUniqueSlug<T>(slug: string, write: () => Promise<T>): Promise<T> {
+  try {
+    return await write();
+  } catch (error) {
+    if (error instanceof Prisma.PrismaClientKnownRequestError && error.code === 'P2002') {
+      throw new ConflictError(`A topic with the slug "${slug}" already exists.`);
+    }
+    throw error;
+  }
+}
+
 export async function createTopic(db: Database, input: TopicInput) {
   await assertSearchable(db, input.query);
-  if (await db.topic.findUnique({ where: { slug: input.slug } })) {
-    throw new ConflictError(`A topic with the slug "${input.slug}" already exists.`);
-  }
-  const topic = await db.topic.create({ data: input });
+  const topic = await withUniqueSlug(input.slug, () => db.topic.create({ data: input }));
   await matchTopicToPapers(db, topic.id);
   return topic;
 }
@@ -57,10 +76,9 @@ export async function updateTopic(db: Database, slug: string, patch: Partial<Top
   const existing = await db.topic.findUnique({ where: { slug } });
   if (!existing) throw new NotFoundError(`There is no topic "${slug}".`);
   if (patch.query !== undefined) await assertSearchable(db, patch.query);
-  if (patch.slug && patch.slug !== slug && (await db.topic.findUnique({ where: { slug: patch.slug } }))) {
-    throw new ConflictError(`A topic with the slug "${patch.slug}" already exists.`);
-  }
-  const topic = await db.topic.update({ where: { id: existing.id }, data: patch });
+  const topic = await withUniqueSlug(patch.slug ?? slug, () =>
+    db.topic.update({ where: { id: existing.id }, data: patch }),
+  );
   if (patch.query !== undefined && patch.query !== existing.query) await matchTopicToPapers(db, topic.id);
   return topic;
 }

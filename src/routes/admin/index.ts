@@ -3,7 +3,7 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { Database } from '../../db/client.ts';
 import { isAdminAuthorization } from '../../modules/admin/auth.ts';
-import { ingestFeed } from '../../modules/papers/ingest.ts';
+import { ingestFeed, MAX_FEED_BYTES } from '../../modules/papers/ingest.ts';
 import {
   createTopic,
   deleteTopic,
@@ -18,7 +18,6 @@ export interface AdminDeps {
   adminTokens: readonly string[];
 }
 
-const MAX_FEED_BODY = 50 * 1024 * 1024;
 const slugParams = z.object({ slug: z.string().max(60) });
 
 export const adminRoutes: FastifyPluginAsyncZod<AdminDeps> = async (app, { db, adminTokens }) => {
@@ -34,14 +33,14 @@ export const adminRoutes: FastifyPluginAsyncZod<AdminDeps> = async (app, { db, a
   // Atom feeds arrive as XML text; the route tells the formats apart.
   app.addContentTypeParser(
     ['application/atom+xml', 'application/xml', 'text/xml'],
-    { parseAs: 'string', bodyLimit: MAX_FEED_BODY },
+    { parseAs: 'string', bodyLimit: MAX_FEED_BYTES },
     (_request, body, done) => done(null, body),
   );
 
   app.post(
     '/papers',
     // Any JSON or XML body: parseFeed tells a feed from anything else and says what is wrong.
-    { bodyLimit: MAX_FEED_BODY, schema: { body: z.unknown() } },
+    { bodyLimit: MAX_FEED_BYTES, schema: { body: z.unknown() } },
     async (request) => ingestFeed(db, request.body),
   );
 

@@ -1,10 +1,13 @@
 // The Hugging Face daily papers format (`/api/daily_papers`): a JSON array of listings, each with a paper.
 import { z } from 'zod';
-import { arxivId, collapseWhitespace, describeIssues, httpUrl, strictDate } from '../normalize.ts';
-import type { PaperInput, SkippedItem } from '../types.ts';
+import { arxivId, cleanList, describeIssues, httpUrl, strictDate, TEXT_LIMITS } from '../normalize.ts';
+import type { PaperInput } from '../types.ts';
+import { cleanText } from '../../../text.ts';
+import { feedCollector } from './collect.ts';
 
 // Fields the product can do without are parsed leniently (`catch`): a wrong type drops the field, not the paper.
 const optionalText = z.string().nullish().catch(undefined);
+const keywords = z.array(z.string()).nullish().catch(undefined);
 const hfPaper = z.object({
   id: z.string({ error: 'paper.id is missing' }),
   title: optionalText,
@@ -14,11 +17,17 @@ const hfPaper = z.object({
     .nullish()
     .catch(undefined),
   publishedAt: z.string().nullish(),
-  upvotes: z.number().int().nonnegative().nullish().catch(undefined),
+  upvotes: z
+    .number()
+    .int()
+    .nonnegative()
+    .max(2 ** 31 - 1)
+    .nullish()
+    .catch(undefined),
   githubRepo: optionalText,
   projectPage: optionalText,
   ai_summary: optionalText,
-  ai_keywords: z.array(z.string()).nullish().catch(undefined),
+  ai_keywords: keywords,
   withdrawnAt: z.unknown().optional(),
 });
 const hfItem = z.object({
@@ -27,30 +36,34 @@ const hfItem = z.object({
   summary: optionalText,
   publishedAt: z.string().nullish(),
   ai_summary: optionalText,
-  ai_keywords: z.array(z.string()).nullish().catch(undefined),
+  ai_keywords: keywords,
 });
 
 export function looksLikeHfDaily(items: unknown[]): boolean {
   return items.some((item) => typeof item === 'object' && item !== null && 'paper' in item);
 }
 
-type ItemResult = { paper: PaperInput } | { skip: Omit<SkippedItem, 'index'> };
+type ItemResult = { paper: PaperInput } | { reason: string; id?: string };
 
 function toPaper(raw: unknown, now: Date): ItemResult {
   const parsed = hfItem.safeParse(raw);
-  if (!parsed.success) return { skip: { reason: describeIssues(parsed.error) } };
+  if (!parsed.success) return { reason: describeIssues(parsed.error) };
   const { paper, ...listing } = parsed.data;
 
-  const id = arxivId(paper.id);
-  if (!id) return { skip: { id: paper.id, reason: `paper.id "${paper.id.slice(0, 40)}" is not an arXiv id` } };
-  const title = collapseWhitespace(paper.title ?? listing.title ?? '');
-  if (!title) return { skip: { id, reason: 'the paper has no title' } };
+  const rawId = cleanText(paper.id, 60);
+  const id = arxivId(rawId);
+  if (!id) return { id: rawId, reason: `paper.id "${rawId}" is not an arXiv id` };
+  const title = cleanText(paper.title ?? listing.title ?? '', TEXT_LIMITS.title);
+  if (!title) return { id, reason: 'the paper has no title' };
 
   // Top-level publishedAt is the day it was listed as trending; paper.publishedAt is the arXiv date.
   const listedAt = listing.publishedAt ? strictDate(listing.publishedAt) : now;
-  if (!listedAt) return { skip: { id, reason: `publishedAt "${listing.publishedAt}" is not an ISO 8601 date` } };
+  if (!listedAt)
+    return { id, reason: `publishedAt "${cleanText(listing.publishedAt ?? '', 40)}" is not an ISO 8601 date` };
   const publishedAt = paper.publishedAt ? strictDate(paper.publishedAt) : listedAt;
-  if (!publishedAt) return { skip: { id, reason: `paper.publishedAt "${paper.publishedAt}" is not an ISO 8601 date` } };
+  if (!publishedAt) {
+    return { id, reason: `paper.publishedAt "${cleanText(paper.publishedAt ?? '', 40)}" is not an ISO 8601 date` };
+  }
 
   const withdrawn = paper.withdrawnAt;
   // Any sign of withdrawal counts: an unreadable date must not keep a withdrawn paper in digests.
@@ -60,10 +73,14 @@ function toPaper(raw: unknown, now: Date): ItemResult {
     paper: {
       id,
       title,
-      abstract: collapseWhitespace(paper.summary ?? listing.summary ?? ''),
-      authors: (paper.authors ?? []).map((a) => collapseWhitespace(a.name ?? '')).filter(Boolean),
-      keywords: (paper.ai_keywords ?? listing.ai_keywords ?? []).map(collapseWhitespace).filter(Boolean),
-      aiSummary: collapseWhitespace(paper.ai_summary ?? listing.ai_summary ?? '') || null,
+      abstract: cleanText(paper.summary ?? listing.summary ?? '', TEXT_LIMITS.abstract),
+      authors: cleanList(
+        (paper.authors ?? []).map((a) => a.name),
+        TEXT_LIMITS.author,
+        TEXT_LIMITS.authors,
+      ),
+      keywords: cleanList(paper.ai_keywords ?? listing.ai_keywords ?? [], TEXT_LIMITS.keyword, TEXT_LIMITS.keywords),
+      aiSummary: cleanText(paper.ai_summary ?? listing.ai_summary ?? '', TEXT_LIMITS.aiSummary) || null,
       publishedAt,
       listedAt,
       upvotes: paper.upvotes ?? 0,
@@ -75,13 +92,12 @@ function toPaper(raw: unknown, now: Date): ItemResult {
   };
 }
 
-export function parseHfDaily(items: unknown[], now: Date): { papers: PaperInput[]; skipped: SkippedItem[] } {
-  const papers: PaperInput[] = [];
-  const skipped: SkippedItem[] = [];
+export function parseHfDaily(items: unknown[], now: Date) {
+  const feed = feedCollector();
   items.forEach((item, i) => {
     const result = toPaper(item, now);
-    if ('paper' in result) papers.push(result.paper);
-    else skipped.push({ index: i + 1, ...result.skip });
+    if ('paper' in result) feed.add(i + 1, result.paper);
+    else feed.skip(i + 1, result.reason, result.id);
   });
-  return { papers, skipped };
+  return feed.result();
 }

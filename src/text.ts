@@ -1,0 +1,20 @@
+// Text hygiene shared by every boundary: what Postgres can store and what a reader should see.
+
+// Postgres text cannot hold NUL, and no reader wants the other C0 control characters or DEL.
+// eslint-disable-next-line no-control-regex
+const CONTROL_CHARS = /[\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F]/g;
+
+/** Whether text is safe to store and show as it is: well-formed Unicode without control characters. */
+export function isPlainText(text: string): boolean {
+  return text.isWellFormed() && !new RegExp(CONTROL_CHARS.source).test(text);
+}
+
+/**
+ * Text as Paperboy stores it: well-formed Unicode (lone surrogates replaced), no control characters,
+ * whitespace runs collapsed (feeds wrap titles and abstracts at odd places), at most `maxLength` long.
+ */
+export function cleanText(text: string, maxLength = Number.POSITIVE_INFINITY): string {
+  const clean = text.toWellFormed().replace(CONTROL_CHARS, ' ').replace(/\s+/g, ' ').trim();
+  // Slicing may cut a surrogate pair in two; toWellFormed mends that.
+  return clean.length > maxLength ? clean.slice(0, maxLength).toWellFormed().trimEnd() : clean;
+}
