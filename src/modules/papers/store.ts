@@ -28,19 +28,16 @@ export async function storePapers(
 ): Promise<UpsertResult> {
   const result: UpsertResult = { added: [], updated: [], unchanged: 0 };
   // Postgres refuses to update one row twice in a statement; sorted batches also lock rows in one order.
-  const unique = [...new Map(papers.map((paper) => [paper.id, paper])).values()].sort((a, b) =>
-    a.id < b.id ? -1 : a.id > b.id ? 1 : 0,
-  );
+  const byId = new Map(papers.map((paper) => [paper.id, paper]));
+  const unique = [...byId.keys()].sort().map((id) => byId.get(id)!);
   for (let start = 0; start < unique.length; start += UPSERT_BATCH_SIZE) {
     const batch = unique.slice(start, start + UPSERT_BATCH_SIZE);
     const rows = await db.$transaction(
       async (tx) => {
         await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtext('paperboy:paper-ingest'))`;
         const written = await upsertBatch(tx, batch);
-        await matchPaperBatch(
-          tx,
-          written.map((row) => row.id),
-        );
+        const changedIds = written.map((row) => row.id);
+        await matchPaperBatch(tx, changedIds);
         return written;
       },
       { timeout: 120_000 },
