@@ -11,7 +11,18 @@ import type { Redis } from 'ioredis';
 import type { Config } from './config.ts';
 import type { Database } from './db/client.ts';
 import type { Logger } from './logger.ts';
+import fastifyCookie from '@fastify/cookie';
+import fastifyCors from '@fastify/cors';
+import fastifyCsrf from '@fastify/csrf-protection';
+import fastifyFormbody from '@fastify/formbody';
+import fastifyHelmet from '@fastify/helmet';
+import fastifyMultipart from '@fastify/multipart';
+import fastifyRateLimit from '@fastify/rate-limit';
 import { adminRoutes } from './routes/admin/index.ts';
+import { assetRoutes } from './routes/assets.ts';
+import { subscriptionRoutes } from './routes/subscriptions.ts';
+import { loadPages } from './views.ts';
+import { createMailQueue } from './queues/mail.ts';
 import { opsRoutes } from './routes/ops.ts';
 import { isPlainText } from './text.ts';
 import { paperRoutes } from './routes/papers.ts';
@@ -94,7 +105,59 @@ export async function buildApp(deps: AppDeps) {
     return reply.code(500).send({ error: 'Internal Server Error', message: 'Something went wrong on our side.' });
   });
 
+  // Pages and forms: cookies only carry the CSRF secret; strict security headers everywhere.
+  await app.register(fastifyHelmet, {
+    contentSecurityPolicy: {
+      directives: {
+        defaultSrc: ["'none'"],
+        scriptSrc: ["'self'"],
+        styleSrc: ["'self'"],
+        imgSrc: ["'self'", 'data:'],
+        formAction: ["'self'"],
+        frameAncestors: ["'none'"],
+        baseUri: ["'none'"],
+        connectSrc: ["'self'"],
+      },
+    },
+  });
+  await app.register(fastifyCookie, { secret: deps.config.TOKEN_KEYS.at(-1)!.secret });
+  await app.register(fastifyCsrf, { cookieOpts: { signed: true, httpOnly: true, sameSite: 'strict', path: '/' } });
+  await app.register(fastifyFormbody, { bodyLimit: 64 * 1024 });
+  // Mail providers send the RFC 8058 one-click unsubscribe as multipart/form-data; nothing else needs it.
+  await app.register(fastifyMultipart, {
+    attachFieldsToBody: 'keyValues',
+    limits: { files: 0, fields: 50, fieldSize: 8 * 1024 },
+  });
+  await app.register(fastifyRateLimit, {
+    global: false,
+    redis: deps.redis,
+    nameSpace: `${deps.config.QUEUE_PREFIX}:ratelimit:`,
+    // If Redis is away, serve rather than refuse everyone.
+    skipOnError: true,
+    errorResponseBuilder: (_request, context) => ({
+      statusCode: 429,
+      error: 'Too Many Requests',
+      message: `Too many requests; try again in ${Math.ceil(context.ttl / 1000)} seconds.`,
+    }),
+  });
+  await app.register(fastifyCors, {
+    // Only the signup API may be called from other sites (an embedded form); pages stay same-origin.
+    origin: (origin, callback) => callback(null, origin !== undefined && deps.config.CORS_ORIGINS.includes(origin)),
+    methods: ['POST'],
+  });
+
+  const mailQueue = createMailQueue({ connection: deps.redis, prefix: deps.config.QUEUE_PREFIX });
+  app.addHook('onClose', async () => mailQueue.close());
+
   await app.register(opsRoutes, { db: deps.db, redis: deps.redis });
+  await app.register(assetRoutes);
+  await app.register(subscriptionRoutes, {
+    config: deps.config,
+    db: deps.db,
+    redis: deps.redis,
+    mailQueue,
+    render: loadPages(),
+  });
   await app.register(topicRoutes, { db: deps.db });
   await app.register(paperRoutes, { db: deps.db, publicUrl: deps.config.PUBLIC_URL });
   await app.register(adminRoutes, { prefix: '/api/v1/admin', db: deps.db, adminTokens: deps.config.ADMIN_TOKENS });

@@ -134,6 +134,19 @@ const schema = z.object({
     .trim()
     .refine(isCronPattern, { message: 'must be a five-field cron pattern such as "15 * * * *"' })
     .default('15 * * * *'),
+  /** How long a confirmation link works. */
+  CONFIRM_TOKEN_TTL_HOURS: positiveInt(168),
+  /** At most one confirmation (or manage-link) email per address per this many minutes. */
+  CONFIRM_EMAIL_WINDOW_MINUTES: positiveInt(10),
+  /** Signups allowed per client IP per minute, and per address per hour. */
+  SIGNUP_RATE_PER_IP: positiveInt(10),
+  SIGNUP_RATE_PER_ADDRESS: positiveInt(5),
+  /** Origins (e.g. https://blog.example.org) allowed to post the signup API from their own pages. */
+  CORS_ORIGINS: z
+    .string()
+    .default('')
+    .transform(list)
+    .pipe(z.array(url(['http:', 'https:'], 'https://blog.example.org').transform((value) => new URL(value).origin))),
   WORKER_CONCURRENCY: positiveInt(8),
   SEND_RATE_PER_SECOND: positiveInt(50),
   SHUTDOWN_TIMEOUT_MS: positiveInt(25_000),

@@ -1,0 +1,62 @@
+// Where email goes: an SMTP server (pooled connections) or, with no SMTP_URL, .eml files in OUTBOX_DIR.
+import { mkdir, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import nodemailer from 'nodemailer';
+import type Mail from 'nodemailer/lib/mailer';
+import type { Config } from '../../config.ts';
+import type { Logger } from '../../logger.ts';
+
+export type MailMessage = Mail.Options & { messageId: string; to: string };
+
+export interface Mailer {
+  send(message: MailMessage): Promise<void>;
+  close(): void;
+}
+
+export function createMailer(config: Pick<Config, 'SMTP_URL' | 'OUTBOX_DIR'>, logger: Logger): Mailer {
+  if (config.SMTP_URL) {
+    const transport = nodemailer.createTransport({
+      url: config.SMTP_URL,
+      pool: true,
+      maxConnections: 5,
+      maxMessages: Infinity,
+      connectionTimeout: 10_000,
+      greetingTimeout: 10_000,
+      socketTimeout: 30_000,
+    });
+    return {
+      send: async (message) => void (await transport.sendMail(message)),
+      close: () => transport.close(),
+    };
+  }
+  // A fresh install works before a mail server is configured: each message becomes a file to open.
+  const outbox = path.resolve(config.OUTBOX_DIR);
+  const transport = nodemailer.createTransport({ streamTransport: true, buffer: true, newline: 'windows' });
+  logger.info({ outbox }, 'SMTP_URL is not set: emails are written to the outbox folder instead of being sent');
+  return {
+    send: async (message) => {
+      const { message: raw } = (await transport.sendMail(message)) as { message: Buffer };
+      await mkdir(outbox, { recursive: true });
+      const file = path.join(outbox, `${message.messageId.replace(/[^\w.@-]/g, '')}.eml`);
+      await writeFile(file, raw);
+      logger.info({ file }, 'email written to the outbox');
+    },
+    close: () => transport.close(),
+  };
+}
+
+export type SendFailure = 'retry' | 'rejected' | 'hard-bounce';
+
+/**
+ * What an SMTP failure means for the delivery: a 5xx for the recipient is final (5.1.x: the address does
+ * not exist, so it is suppressed); everything else — 4xx, timeouts, refused connections, authentication
+ * trouble — may pass, so the delivery is tried again later rather than blamed on the reader.
+ */
+export function classifySendFailure(error: unknown): SendFailure {
+  const { responseCode, response, command } = error as { responseCode?: number; response?: string; command?: string };
+  const forRecipient = command === undefined || ['RCPT TO', 'DATA'].includes(command);
+  if (typeof responseCode === 'number' && responseCode >= 500 && responseCode < 600 && forRecipient) {
+    return /\b5\.1\.\d{1,3}\b/.test(response ?? '') ? 'hard-bounce' : 'rejected';
+  }
+  return 'retry';
+}

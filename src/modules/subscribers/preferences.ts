@@ -1,0 +1,81 @@
+// What a reader can choose, validated the same way for the form, the JSON API and the manage page.
+import { z } from 'zod';
+import { isPlainText } from '../../text.ts';
+
+export const FREQUENCIES = ['daily', 'weekdays', 'weekly'] as const;
+export const WEEKDAYS = ['Monday', 'Tuesday', 'Wednesday', 'Thursday', 'Friday', 'Saturday', 'Sunday'] as const;
+const TIME_ZONES = new Set(Intl.supportedValuesOf('timeZone').concat('UTC'));
+
+/** Form fields arrive as strings, one value or several; JSON arrives typed. Both are accepted. */
+const many = <T extends z.ZodType>(item: T) =>
+  z.preprocess(
+    (value) => (value === undefined || value === '' ? [] : Array.isArray(value) ? value : [value]),
+    z.array(item),
+  );
+
+/** Keywords as typed in one box: comma- or line-separated, or a list from JSON. */
+const keywordList = z.preprocess(
+  (value) => (typeof value === 'string' ? value.split(/[,\n]/) : (value ?? [])),
+  z
+    .array(z.string())
+    .transform((items) => items.map((item) => item.trim()).filter(Boolean))
+    .pipe(
+      z
+        .array(
+          z
+            .string()
+            .max(100, { error: 'Each keyword may be 100 characters at most.' })
+            .refine(isPlainText, { error: 'Keywords may not contain control characters.' }),
+        )
+        .max(20, { error: 'Choose at most 20 keywords.' }),
+    ),
+);
+
+export const preferencesInput = z
+  .object({
+    topics: many(z.string().regex(/^[a-z0-9-]{1,60}$/, { error: 'Unknown topic.' })).pipe(z.array(z.string()).max(50)),
+    keywords: keywordList,
+    excludeKeywords: keywordList,
+    frequency: z.enum(FREQUENCIES, { error: 'Choose daily, weekdays or weekly.' }).default('daily'),
+    weeklyDay: z.coerce
+      .number({ error: 'Choose a day of the week.' })
+      .int()
+      .min(1, { error: 'Choose a day of the week.' })
+      .max(7, { error: 'Choose a day of the week.' })
+      .default(1),
+    sendHour: z.coerce
+      .number({ error: 'Choose an hour from 0 to 23.' })
+      .int({ error: 'Choose an hour from 0 to 23.' })
+      .min(0, { error: 'Choose an hour from 0 to 23.' })
+      .max(23, { error: 'Choose an hour from 0 to 23.' })
+      .default(7),
+    timeZone: z
+      .string()
+      .trim()
+      .default('UTC')
+      .refine((zone) => TIME_ZONES.has(zone), { error: 'Choose a time zone from the list.' }),
+    maxPapers: z.coerce
+      .number({ error: 'Choose between 1 and 50 papers.' })
+      .int({ error: 'Choose between 1 and 50 papers.' })
+      .min(1, { error: 'Choose between 1 and 50 papers.' })
+      .max(50, { error: 'Choose between 1 and 50 papers.' })
+      .default(10),
+  })
+  .refine((prefs) => prefs.topics.length > 0 || prefs.keywords.length > 0, {
+    error: 'Choose at least one topic, or type a keyword of your own.',
+    path: ['topics'],
+  });
+export type Preferences = z.infer<typeof preferencesInput>;
+
+export function timeZones(): string[] {
+  return [...TIME_ZONES].sort();
+}
+
+/** "every day at 07:00 (Europe/Vienna)" — for emails and pages. */
+export function describeSchedule(
+  prefs: Pick<Preferences, 'frequency' | 'weeklyDay' | 'sendHour' | 'timeZone'>,
+): string {
+  const hour = `${String(prefs.sendHour).padStart(2, '0')}:00 (${prefs.timeZone})`;
+  if (prefs.frequency === 'weekly') return `every ${WEEKDAYS[prefs.weeklyDay - 1]} at ${hour}`;
+  return prefs.frequency === 'weekdays' ? `every weekday at ${hour}` : `every day at ${hour}`;
+}

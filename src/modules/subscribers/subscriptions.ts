@@ -1,0 +1,283 @@
+// The life of a subscription: signup, double opt-in, preferences, unsubscribe, export and forget-me.
+// Every state change is written to the Event table in the same transaction as the change itself.
+import type { Config } from '../../config.ts';
+import type { Database, DbClient } from '../../db/client.ts';
+import { Prisma, type DeliveryKind, type Subscriber, type SuppressionReason } from '../../generated/prisma/client.ts';
+import { addressHash } from './address.ts';
+import type { Preferences } from './preferences.ts';
+import { TokenError, verifyToken, type TokenClaims, type TokenPurpose } from './tokens.ts';
+
+export const FORM_VERSION = 'signup-2026-11';
+
+export interface Consent {
+  ip: string;
+  userAgent: string;
+  formVersion: string;
+}
+
+type Keys = Config['TOKEN_KEYS'];
+
+export async function recordEvent(db: DbClient, subscriberId: string | null, type: string, data: object = {}) {
+  await db.event.create({ data: { subscriberId, type, data: data as Prisma.InputJsonObject } });
+}
+
+/** Transactional emails are keyed by time window: the unique key allows one per address per window. */
+export function mailWindowKey(now: Date, windowMinutes: number): string {
+  const windowMs = windowMinutes * 60_000;
+  return new Date(Math.floor(now.getTime() / windowMs) * windowMs).toISOString();
+}
+
+async function queueMail(db: DbClient, subscriberId: string, kind: DeliveryKind, now: Date, windowMinutes: number) {
+  const rows = await db.$queryRaw<{ id: string }[]>`
+    INSERT INTO delivery (subscriber_id, kind, digest_key, due_at, updated_at)
+    VALUES (${subscriberId}::uuid, ${kind}::delivery_kind, ${mailWindowKey(now, windowMinutes)}, ${now}, now())
+    ON CONFLICT (subscriber_id, kind, digest_key) DO NOTHING
+    RETURNING id`;
+  return rows[0]?.id;
+}
+
+async function topicIds(db: DbClient, slugs: string[]): Promise<number[]> {
+  const topics = await db.topic.findMany({ where: { slug: { in: slugs } }, select: { id: true } });
+  return topics.map((topic) => topic.id);
+}
+
+function preferenceColumns(prefs: Preferences) {
+  return {
+    frequency: prefs.frequency,
+    weeklyDay: prefs.frequency === 'weekly' ? prefs.weeklyDay : null,
+    sendHour: prefs.sendHour,
+    timeZone: prefs.timeZone,
+    maxPapers: prefs.maxPapers,
+    includeKeywords: prefs.keywords,
+    excludeKeywords: prefs.excludeKeywords,
+  };
+}
+
+async function setTopics(db: DbClient, subscriberId: string, slugs: string[]) {
+  const ids = await topicIds(db, slugs);
+  await db.subscriberTopic.deleteMany({ where: { subscriberId, topicId: { notIn: ids } } });
+  await db.subscriberTopic.createMany({
+    data: ids.map((topicId) => ({ subscriberId, topicId })),
+    skipDuplicates: true,
+  });
+}
+
+/**
+ * Signs an address up. Whatever its state the caller answers the same way, so the form cannot be used
+ * to learn who is subscribed; what happens differs: a new (or formerly unsubscribed) address gets a
+ * confirmation email, an active one a manage link, a suppressed one nothing. Returns the delivery to
+ * send, if any (at most one per address per window).
+ */
+export async function signUp(
+  db: Database,
+  config: Pick<Config, 'CONFIRM_EMAIL_WINDOW_MINUTES'>,
+  email: string,
+  prefs: Preferences,
+  consent: Consent,
+  now: Date = new Date(),
+): Promise<string | undefined> {
+  return db.$transaction(async (tx) => {
+    if (await tx.suppression.findUnique({ where: { addressHash: addressHash(email) } })) return undefined;
+    // Serialise signups of one address, so two at once cannot both create it.
+    await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtext(${`signup:${addressHash(email)}`}))`;
+    const existing = await tx.subscriber.findUnique({ where: { email } });
+    const consentColumns = {
+      consentAt: now,
+      consentIp: consent.ip,
+      consentUserAgent: consent.userAgent.slice(0, 500),
+      consentFormVersion: consent.formVersion,
+    };
+    if (existing?.status === 'active') {
+      await recordEvent(tx, existing.id, 'signup_while_active', { ip: consent.ip });
+      return queueMail(tx, existing.id, 'manage_link', now, config.CONFIRM_EMAIL_WINDOW_MINUTES);
+    }
+    let subscriber: Subscriber;
+    if (!existing) {
+      subscriber = await tx.subscriber.create({
+        data: { email, status: 'pending', ...preferenceColumns(prefs), ...consentColumns },
+      });
+    } else {
+      // Pending: the latest form wins. Unsubscribed (or bounced before): a resubscription, and every
+      // link from the earlier subscription stops working.
+      subscriber = await tx.subscriber.update({
+        where: { id: existing.id },
+        data: {
+          status: 'pending',
+          ...preferenceColumns(prefs),
+          ...consentColumns,
+          ...(existing.status === 'pending'
+            ? {}
+            : { tokenVersion: { increment: 1 }, unsubscribedAt: null, confirmedAt: null }),
+        },
+      });
+    }
+    await setTopics(tx, subscriber.id, prefs.topics);
+    await recordEvent(tx, subscriber.id, existing ? 'resubscribe' : 'signup', {
+      ip: consent.ip,
+      formVersion: consent.formVersion,
+      topics: prefs.topics,
+    });
+    return queueMail(tx, subscriber.id, 'confirm', now, config.CONFIRM_EMAIL_WINDOW_MINUTES);
+  });
+}
+
+export type LinkProblem = TokenError['reason'] | 'revoked' | 'unknown';
+
+export class LinkError extends Error {
+  readonly problem: LinkProblem;
+  /** For an expired confirmation: who to offer a fresh link to. */
+  readonly subscriberId: string | undefined;
+  constructor(problem: LinkProblem, subscriberId?: string) {
+    super(`link refused: ${problem}`);
+    this.name = 'LinkError';
+    this.problem = problem;
+    this.subscriberId = subscriberId;
+  }
+}
+
+/** The subscriber a link belongs to, if the link is genuine, unexpired, for this purpose and not revoked. */
+export async function subscriberForLink(
+  db: DbClient,
+  keys: Keys,
+  token: string,
+  purpose: TokenPurpose,
+  now: Date = new Date(),
+): Promise<{ subscriber: Subscriber; claims: TokenClaims }> {
+  let claims: TokenClaims;
+  try {
+    claims = verifyToken(keys, token, purpose, now);
+  } catch (error) {
+    if (!(error instanceof TokenError)) throw error;
+    if (error.reason === 'expired') {
+      // Still signed by us, so the subscriber id can be trusted enough to offer a new link.
+      const [, payload] = token.split('.');
+      const id = (JSON.parse(Buffer.from(payload ?? '', 'base64url').toString()) as { s?: string }).s;
+      throw new LinkError('expired', id);
+    }
+    throw new LinkError(error.reason);
+  }
+  const subscriber = await db.subscriber.findUnique({ where: { id: claims.subscriberId } });
+  if (!subscriber) throw new LinkError('unknown');
+  if (subscriber.tokenVersion !== claims.version) throw new LinkError('revoked');
+  return { subscriber, claims };
+}
+
+/** Activates a pending subscription. Confirming twice is fine; confirming a cancelled one is not. */
+export async function confirmSubscription(db: Database, keys: Keys, token: string, ip: string, now = new Date()) {
+  return db.$transaction(async (tx) => {
+    const { subscriber } = await subscriberForLink(tx, keys, token, 'confirm', now);
+    if (subscriber.status === 'active') return subscriber;
+    if (subscriber.status !== 'pending') throw new LinkError('revoked');
+    const confirmed = await tx.subscriber.update({
+      where: { id: subscriber.id },
+      data: { status: 'active', confirmedAt: now, confirmedIp: ip },
+    });
+    await recordEvent(tx, subscriber.id, 'confirm', { ip });
+    return confirmed;
+  });
+}
+
+/** Sends a fresh confirmation to the owner of an expired link (within the usual window limit). */
+export async function resendConfirmation(
+  db: Database,
+  config: Pick<Config, 'CONFIRM_EMAIL_WINDOW_MINUTES'>,
+  subscriberId: string,
+  now = new Date(),
+) {
+  const subscriber = await db.subscriber.findUnique({ where: { id: subscriberId } });
+  if (subscriber?.status !== 'pending') return undefined;
+  if (await db.suppression.findUnique({ where: { addressHash: addressHash(subscriber.email) } })) return undefined;
+  return queueMail(db, subscriber.id, 'confirm', now, config.CONFIRM_EMAIL_WINDOW_MINUTES);
+}
+
+/** "Email me my manage link": the same answer whatever the address, a link only for active readers. */
+export async function requestManageLink(
+  db: Database,
+  config: Pick<Config, 'CONFIRM_EMAIL_WINDOW_MINUTES'>,
+  email: string,
+  now = new Date(),
+) {
+  const subscriber = await db.subscriber.findUnique({ where: { email } });
+  if (!subscriber || subscriber.status !== 'active') return undefined;
+  if (await db.suppression.findUnique({ where: { addressHash: addressHash(email) } })) return undefined;
+  return queueMail(db, subscriber.id, 'manage_link', now, config.CONFIRM_EMAIL_WINDOW_MINUTES);
+}
+
+export async function updatePreferences(db: Database, subscriberId: string, prefs: Preferences) {
+  await db.$transaction(async (tx) => {
+    await tx.subscriber.update({ where: { id: subscriberId }, data: preferenceColumns(prefs) });
+    await setTopics(tx, subscriberId, prefs.topics);
+    await recordEvent(tx, subscriberId, 'preferences', { ...prefs });
+  });
+}
+
+export async function setPaused(db: Database, subscriberId: string, paused: boolean) {
+  await db.$transaction(async (tx) => {
+    await tx.subscriber.update({ where: { id: subscriberId }, data: { pausedAt: paused ? new Date() : null } });
+    await recordEvent(tx, subscriberId, paused ? 'pause' : 'resume');
+  });
+}
+
+/** Unsubscribes from everything, or from one topic. Idempotent: a repeat changes nothing. */
+export async function unsubscribe(db: Database, subscriberId: string, topicId?: number, source = 'link') {
+  await db.$transaction(async (tx) => {
+    if (topicId !== undefined) {
+      const { count } = await tx.subscriberTopic.deleteMany({ where: { subscriberId, topicId } });
+      if (count) await recordEvent(tx, subscriberId, 'unsubscribe_topic', { topicId, source });
+      return;
+    }
+    const { count } = await tx.subscriber.updateMany({
+      where: { id: subscriberId, status: { in: ['active', 'pending'] } },
+      data: { status: 'unsubscribed', unsubscribedAt: new Date() },
+    });
+    if (count) await recordEvent(tx, subscriberId, 'unsubscribe', { source });
+  });
+}
+
+/** Everything stored about a reader, for "export my data". */
+export async function exportSubscriber(db: Database, subscriberId: string) {
+  const subscriber = await db.subscriber.findUniqueOrThrow({
+    where: { id: subscriberId },
+    include: {
+      topics: { include: { topic: { select: { slug: true, name: true } } } },
+      deliveries: {
+        select: { kind: true, digestKey: true, status: true, paperIds: true, sentAt: true, createdAt: true },
+      },
+      events: { select: { type: true, data: true, createdAt: true }, orderBy: { createdAt: 'asc' } },
+    },
+  });
+  const { topics, deliveries, events, ...profile } = subscriber;
+  return {
+    exportedAt: new Date().toISOString(),
+    profile,
+    consent: {
+      at: profile.consentAt,
+      ip: profile.consentIp,
+      userAgent: profile.consentUserAgent,
+      formVersion: profile.consentFormVersion,
+      confirmedAt: profile.confirmedAt,
+      confirmedIp: profile.confirmedIp,
+    },
+    topics: topics.map((t) => t.topic),
+    deliveries,
+    events: events.map((event) => ({ ...event, id: undefined })),
+  };
+}
+
+export async function suppressAddress(db: DbClient, email: string, reason: SuppressionReason, detail?: string) {
+  await db.suppression.upsert({
+    where: { addressHash: addressHash(email) },
+    create: { addressHash: addressHash(email), reason, detail: detail ?? null },
+    update: {},
+  });
+}
+
+/** "Delete me": the subscriber and its history go; only a hash stays, so the address is never mailed by mistake. */
+export async function forgetSubscriber(db: Database, subscriberId: string) {
+  await db.$transaction(async (tx) => {
+    const subscriber = await tx.subscriber.findUniqueOrThrow({ where: { id: subscriberId } });
+    await suppressAddress(tx, subscriber.email, 'forgotten');
+    await tx.subscriber.delete({ where: { id: subscriberId } });
+    await recordEvent(tx, null, 'forgotten');
+  });
+}

@@ -1,0 +1,77 @@
+// View models for the signup and manage forms: the catalogue, the reader's values, and errors by field.
+import { createHmac, timingSafeEqual } from 'node:crypto';
+import type { z } from 'zod';
+import type { Config } from '../config.ts';
+import type { TopicSummary } from '../modules/topics/topics.ts';
+import { timeZones, WEEKDAYS, type Preferences } from '../modules/subscribers/preferences.ts';
+
+export type FormValues = Partial<Record<keyof Preferences | 'email', unknown>>;
+export type FieldErrors = Partial<Record<string, string>>;
+
+/** The first message per field, for showing next to it. */
+export function fieldErrors(error: z.ZodError): FieldErrors {
+  const errors: FieldErrors = {};
+  for (const issue of error.issues) {
+    const field = String(issue.path[0] ?? 'form');
+    errors[field] ??= issue.message;
+  }
+  return errors;
+}
+
+const asList = (value: unknown): string[] =>
+  Array.isArray(value) ? value.map(String) : typeof value === 'string' && value ? [value] : [];
+
+export function formView(catalogue: TopicSummary[], values: FormValues, errors: FieldErrors = {}) {
+  const chosen = new Set(asList(values.topics));
+  const frequency = String(values.frequency ?? 'daily');
+  const weeklyDay = Number(values.weeklyDay ?? 1);
+  const sendHour = Number(values.sendHour ?? 7);
+  const timeZone = String(values.timeZone ?? 'UTC');
+  const text = (value: unknown) => (Array.isArray(value) ? value.join(', ') : typeof value === 'string' ? value : '');
+  return {
+    topics: catalogue.map((topic) => ({ ...topic, checked: chosen.has(topic.slug) })),
+    frequencies: [
+      { value: 'daily', label: 'Every day' },
+      { value: 'weekdays', label: 'Monday to Friday' },
+      { value: 'weekly', label: 'Once a week' },
+    ].map((option) => ({ ...option, checked: option.value === frequency })),
+    weekdays: WEEKDAYS.map((label, i) => ({ value: i + 1, label, selected: i + 1 === weeklyDay })),
+    hours: Array.from({ length: 24 }, (_, hour) => ({
+      value: hour,
+      label: `${String(hour).padStart(2, '0')}:00`,
+      selected: hour === sendHour,
+    })),
+    timeZones: timeZones().map((zone) => ({ value: zone, selected: zone === timeZone })),
+    // Only a fresh form takes the browser's zone; a re-shown or saved form keeps what the reader chose.
+    prefillTimeZone: values.timeZone === undefined ? 'yes' : 'no',
+    values: {
+      email: typeof values.email === 'string' ? values.email : '',
+      keywords: text(values.keywords),
+      excludeKeywords: text(values.excludeKeywords),
+      maxPapers: values.maxPapers ?? 10,
+    },
+    errors,
+  };
+}
+
+/**
+ * A signed "form shown at" stamp: a form posted back sooner than MIN_FILL_MS after it was shown was
+ * filled by a machine. Signed, so a bot cannot simply send an old time.
+ */
+export const MIN_FILL_MS = 2_000;
+const stampSignature = (config: Pick<Config, 'TOKEN_KEYS'>, time: string) =>
+  createHmac('sha256', config.TOKEN_KEYS.at(-1)!.secret).update(`form-stamp:${time}`).digest('base64url');
+
+export function formStamp(config: Pick<Config, 'TOKEN_KEYS'>, now = Date.now()): string {
+  return `${now}.${stampSignature(config, String(now))}`;
+}
+
+export function isHumanPaced(config: Pick<Config, 'TOKEN_KEYS'>, stamp: unknown, now = Date.now()): boolean {
+  if (typeof stamp !== 'string') return false;
+  const [time = '', signature = ''] = stamp.split('.');
+  const expected = Buffer.from(stampSignature(config, time));
+  const given = Buffer.from(signature);
+  if (given.length !== expected.length || !timingSafeEqual(given, expected)) return false;
+  const elapsed = now - Number(time);
+  return elapsed >= MIN_FILL_MS && elapsed < 24 * 3_600_000;
+}

@@ -1,0 +1,438 @@
+// The reader's pages and the signup API: thin handlers over src/modules/subscribers.
+// No GET changes anything (mail scanners follow links): every change is a POST from a button.
+import type {} from '@fastify/csrf-protection';
+import type { Queue } from 'bullmq';
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
+import type { Redis } from 'ioredis';
+import { z } from 'zod';
+import type { Config } from '../config.ts';
+import type { Database } from '../db/client.ts';
+import { mailJobOptions, type MailJob } from '../queues/mail.ts';
+import type { Subscriber } from '../generated/prisma/client.ts';
+import { addressHash, emailAddress } from '../modules/subscribers/address.ts';
+import { subscriberLink } from '../modules/subscribers/emails.ts';
+import { preferencesInput, type Preferences } from '../modules/subscribers/preferences.ts';
+import {
+  confirmSubscription,
+  exportSubscriber,
+  forgetSubscriber,
+  FORM_VERSION,
+  LinkError,
+  requestManageLink,
+  resendConfirmation,
+  setPaused,
+  signUp,
+  subscriberForLink,
+  unsubscribe,
+  updatePreferences,
+} from '../modules/subscribers/subscriptions.ts';
+import { listTopics } from '../modules/topics/topics.ts';
+import { messagePage, type RenderPage } from '../views.ts';
+import { fieldErrors, formStamp, formView, isHumanPaced, type FormValues } from './forms.ts';
+
+export interface SubscriptionDeps {
+  config: Config;
+  db: Database;
+  redis: Redis;
+  mailQueue: Queue<MailJob>;
+  render: RenderPage;
+}
+
+const CHECK_INBOX = [
+  'If the address can receive our emails, a message is on its way: open it and follow the link.',
+  'Nothing arrived after a few minutes? Look in your spam folder, or sign up again.',
+];
+
+const LINK_PROBLEMS: Record<LinkError['problem'], { status: number; text: string }> = {
+  malformed: { status: 400, text: 'This link is incomplete. Copy the whole link from the email into your browser.' },
+  forged: {
+    status: 400,
+    text: 'This link is not one of ours, or it was changed. Use the link from the email as it is.',
+  },
+  'wrong-purpose': { status: 400, text: 'This link is meant for another page. Use the button in the email.' },
+  expired: { status: 410, text: 'This link has expired.' },
+  revoked: { status: 410, text: 'This link no longer works: a newer email has replaced it.' },
+  unknown: { status: 410, text: 'This subscription no longer exists.' },
+};
+
+const tokenParams = z.object({ token: z.string().max(400) });
+const emailOnly = z.object({ email: emailAddress });
+
+export const subscriptionRoutes: FastifyPluginAsync<SubscriptionDeps> = async (app, deps) => {
+  const { config, db, render } = deps;
+  const html = (reply: FastifyReply, body: string, status = 200) =>
+    reply.code(status).type('text/html; charset=utf-8').header('cache-control', 'no-store').send(body);
+  const checkInbox = () => messagePage(render, 'Check your inbox', CHECK_INBOX);
+
+  /** Queues an email; if Redis is away the delivery waits in Postgres and the reconciler sends it. */
+  const enqueue = async (request: FastifyRequest, deliveryId: string | undefined) => {
+    if (!deliveryId) return;
+    await deps.mailQueue
+      .add('send', { deliveryId }, mailJobOptions(deliveryId))
+      .catch((error: unknown) =>
+        request.log.warn({ err: error, deliveryId }, 'could not queue an email; the reconciler will'),
+      );
+  };
+
+  /** Per-address limit, on top of the per-IP one: a fixed window counter in Redis (allowed if Redis is away). */
+  const withinAddressLimit = async (email: string) => {
+    const key = `${config.QUEUE_PREFIX}:ratelimit:address:${addressHash(email)}`;
+    try {
+      const [[, count]] = (await deps.redis.multi().incr(key).expire(key, 3600, 'NX').exec()) as [[unknown, number]];
+      return count <= config.SIGNUP_RATE_PER_ADDRESS;
+    } catch {
+      return true;
+    }
+  };
+
+  const csrfCheck = (request: FastifyRequest, reply: FastifyReply) =>
+    new Promise<void>((resolve) => app.csrfProtection(request, reply, () => resolve()));
+
+  const consentOf = (request: FastifyRequest) => ({
+    ip: request.ip,
+    userAgent: String(request.headers['user-agent'] ?? ''),
+    formVersion: FORM_VERSION,
+  });
+
+  const signupRateLimit = { rateLimit: { max: config.SIGNUP_RATE_PER_IP, timeWindow: 60_000 } };
+
+  // ---- signup ------------------------------------------------------------------------------------
+  const signupPage = async (reply: FastifyReply, values: FormValues, errors = {}, status = 200) =>
+    html(
+      reply,
+      render('signup', 'Subscribe', {
+        ...formView(await listTopics(db), values, errors),
+        csrf: reply.generateCsrf(),
+        started: formStamp(config),
+      }),
+      status,
+    );
+
+  app.get('/', async (_request, reply) => signupPage(reply, {}));
+
+  app.post('/subscribe', { config: signupRateLimit, onRequest: app.csrfProtection }, async (request, reply) => {
+    const body = (request.body ?? {}) as Record<string, unknown>;
+    // Bots fill the hidden field or post instantly: they get the usual answer and nothing happens.
+    if (body.website || !isHumanPaced(config, body.started)) return html(reply, checkInbox());
+    const email = emailAddress.safeParse(body.email);
+    const prefs = preferencesInput.safeParse(body);
+    if (!email.success || !prefs.success) {
+      const errors = {
+        ...(prefs.success ? {} : fieldErrors(prefs.error)),
+        ...(email.success ? {} : fieldErrors(email.error)),
+      };
+      if (!email.success) errors.email = email.error.issues[0]?.message;
+      return signupPage(reply, body as FormValues, errors, 400);
+    }
+    if (!(await withinAddressLimit(email.data))) {
+      return html(
+        reply,
+        messagePage(render, 'Too many attempts', ['Please wait an hour before signing up this address again.']),
+        429,
+      );
+    }
+    await enqueue(request, await signUp(db, config, email.data, prefs.data, consentOf(request)));
+    return html(reply, checkInbox());
+  });
+
+  app.post('/api/v1/subscriptions', { config: signupRateLimit }, async (request, reply) => {
+    const body = (request.body ?? {}) as Record<string, unknown>;
+    const parsed = z.object({ email: emailAddress }).and(preferencesInput).safeParse(body);
+    if (!parsed.success) {
+      const problems = fieldErrors(parsed.error);
+      return reply.code(400).send({
+        error: 'Bad Request',
+        message: Object.entries(problems)
+          .map(([field, message]) => `${field}: ${message}`)
+          .join('; '),
+        problems,
+      });
+    }
+    const { email, ...prefs } = parsed.data;
+    if (!(await withinAddressLimit(email))) {
+      return reply
+        .code(429)
+        .header('retry-after', '3600')
+        .send({ error: 'Too Many Requests', message: 'Too many signups for this address; try again in an hour.' });
+    }
+    await enqueue(request, await signUp(db, config, email, prefs as Preferences, consentOf(request)));
+    return reply
+      .code(202)
+      .send({ message: 'Check your inbox: if the address can receive our emails, a confirmation is on its way.' });
+  });
+
+  // ---- links from emails -------------------------------------------------------------------------
+  const linkProblemPage = (reply: FastifyReply, error: LinkError, retryUrl?: string) => {
+    const { status, text } = LINK_PROBLEMS[error.problem];
+    const offer = error.problem === 'expired' && retryUrl;
+    return html(
+      reply,
+      messagePage(render, 'This link does not work', [text], {
+        ...(offer ? { action: { url: retryUrl, label: 'Email me a new link' }, csrf: reply.generateCsrf() } : {}),
+        link: { url: '/manage-link', label: 'Get a fresh link to your settings' },
+      }),
+      status,
+    );
+  };
+
+  /** Runs a page handler for a signed link, answering a clear page (never a 500) for a bad link. */
+  const withLink = async <T>(reply: FastifyReply, work: () => Promise<T>, retryUrl?: string) => {
+    try {
+      return await work();
+    } catch (error) {
+      if (error instanceof LinkError) return linkProblemPage(reply, error, retryUrl);
+      throw error;
+    }
+  };
+
+  app.get('/confirm/:token', { schema: { params: tokenParams } }, async (request, reply) => {
+    const { token } = request.params as { token: string };
+    return withLink(
+      reply,
+      async () => {
+        const { subscriber } = await subscriberForLink(db, config.TOKEN_KEYS, token, 'confirm');
+        if (subscriber.status === 'active') return confirmedPage(reply, subscriber);
+        return html(
+          reply,
+          messagePage(render, 'Confirm your subscription', ['One more click and the trending papers start arriving.'], {
+            action: { url: `/confirm/${token}`, label: 'Confirm my subscription' },
+            csrf: reply.generateCsrf(),
+          }),
+        );
+      },
+      `/confirm/${token}/resend`,
+    );
+  });
+
+  const confirmedPage = (reply: FastifyReply, subscriber: Subscriber) =>
+    html(
+      reply,
+      messagePage(render, 'You are subscribed', ['Your first email arrives at the hour you chose.'], {
+        link: {
+          url: new URL(subscriberLink(config, subscriber, 'manage')).pathname,
+          label: 'Change your topics or schedule',
+        },
+      }),
+    );
+
+  app.post(
+    '/confirm/:token',
+    { schema: { params: tokenParams }, onRequest: app.csrfProtection },
+    async (request, reply) => {
+      const { token } = request.params as { token: string };
+      return withLink(
+        reply,
+        async () => confirmedPage(reply, await confirmSubscription(db, config.TOKEN_KEYS, token, request.ip)),
+        `/confirm/${token}/resend`,
+      );
+    },
+  );
+
+  app.post(
+    '/confirm/:token/resend',
+    { schema: { params: tokenParams }, onRequest: app.csrfProtection },
+    async (request, reply) => {
+      const { token } = request.params as { token: string };
+      try {
+        await subscriberForLink(db, config.TOKEN_KEYS, token, 'confirm');
+      } catch (error) {
+        if (!(error instanceof LinkError)) throw error;
+        if (error.problem === 'expired' && error.subscriberId) {
+          await enqueue(request, await resendConfirmation(db, config, error.subscriberId));
+        }
+      }
+      return html(reply, checkInbox());
+    },
+  );
+
+  // ---- manage ------------------------------------------------------------------------------------
+  const managePage = async (
+    reply: FastifyReply,
+    subscriber: Subscriber,
+    token: string,
+    extra: { values?: FormValues; errors?: object; saved?: boolean } = {},
+  ) => {
+    const topics = await db.subscriberTopic.findMany({
+      where: { subscriberId: subscriber.id },
+      include: { topic: { select: { slug: true } } },
+    });
+    const values: FormValues = extra.values ?? {
+      topics: topics.map((t) => t.topic.slug),
+      keywords: subscriber.includeKeywords,
+      excludeKeywords: subscriber.excludeKeywords,
+      frequency: subscriber.frequency,
+      weeklyDay: subscriber.weeklyDay ?? 1,
+      sendHour: subscriber.sendHour,
+      timeZone: subscriber.timeZone,
+      maxPapers: subscriber.maxPapers,
+    };
+    return html(
+      reply,
+      render('manage', 'Your settings', {
+        ...formView(await listTopics(db), values, extra.errors),
+        email: subscriber.email,
+        paused: subscriber.pausedAt !== null,
+        saved: extra.saved ?? false,
+        url: `/manage/${token}`,
+        csrf: reply.generateCsrf(),
+      }),
+      extra.errors ? 400 : 200,
+    );
+  };
+
+  const activeSubscriber = async (token: string, purpose: 'manage' | 'unsubscribe') => {
+    const link = await subscriberForLink(db, config.TOKEN_KEYS, token, purpose);
+    if (!['active', 'pending'].includes(link.subscriber.status)) throw new LinkError('revoked');
+    return link;
+  };
+
+  app.get('/manage/:token', { schema: { params: tokenParams } }, async (request, reply) => {
+    const { token } = request.params as { token: string };
+    const saved = (request.query as Record<string, unknown>).saved === '1';
+    return withLink(reply, async () =>
+      managePage(reply, (await activeSubscriber(token, 'manage')).subscriber, token, { saved }),
+    );
+  });
+
+  app.get('/manage/:token/export', { schema: { params: tokenParams } }, async (request, reply) => {
+    const { token } = request.params as { token: string };
+    return withLink(reply, async () => {
+      const { subscriber } = await activeSubscriber(token, 'manage');
+      return reply
+        .header('content-disposition', 'attachment; filename="paperboy-my-data.json"')
+        .header('cache-control', 'no-store')
+        .send(await exportSubscriber(db, subscriber.id));
+    });
+  });
+
+  app.post(
+    '/manage/:token',
+    { schema: { params: tokenParams }, onRequest: app.csrfProtection },
+    async (request, reply) => {
+      const { token } = request.params as { token: string };
+      const body = (request.body ?? {}) as Record<string, unknown>;
+      return withLink(reply, async () => {
+        const { subscriber } = await activeSubscriber(token, 'manage');
+        switch (body.action) {
+          case 'pause':
+          case 'resume':
+            await setPaused(db, subscriber.id, body.action === 'pause');
+            return reply.redirect(`/manage/${token}?saved=1`, 303);
+          case 'unsubscribe':
+            await unsubscribe(db, subscriber.id, undefined, 'manage page');
+            return html(reply, unsubscribedPage());
+          case 'delete':
+            if (body.really !== 'yes')
+              return managePage(reply, subscriber, token, { errors: { form: 'Tick the box to confirm.' } });
+            await forgetSubscriber(db, subscriber.id);
+            return html(
+              reply,
+              messagePage(render, 'Deleted', [
+                'Your subscription and its history are gone. We will not email this address again unless you sign up anew.',
+              ]),
+            );
+          default: {
+            const prefs = preferencesInput.safeParse(body);
+            if (!prefs.success)
+              return managePage(reply, subscriber, token, {
+                values: body as FormValues,
+                errors: fieldErrors(prefs.error),
+              });
+            await updatePreferences(db, subscriber.id, prefs.data);
+            return reply.redirect(`/manage/${token}?saved=1`, 303);
+          }
+        }
+      });
+    },
+  );
+
+  // ---- unsubscribe -------------------------------------------------------------------------------
+  const unsubscribedPage = () =>
+    messagePage(render, 'You are unsubscribed', ['You will get no more digests from Paperboy.'], {
+      link: { url: '/', label: 'Changed your mind? Subscribe again' },
+    });
+
+  app.get('/unsubscribe/:token', { schema: { params: tokenParams } }, async (request, reply) => {
+    const { token } = request.params as { token: string };
+    return withLink(reply, async () => {
+      const { subscriber, claims } = await subscriberForLink(db, config.TOKEN_KEYS, token, 'unsubscribe');
+      const topic = claims.topicId ? await db.topic.findUnique({ where: { id: claims.topicId } }) : null;
+      return html(
+        reply,
+        messagePage(
+          render,
+          topic ? `Stop "${topic.name}"?` : 'Unsubscribe from Paperboy?',
+          [
+            topic
+              ? `You will get no more papers about ${topic.name}; your other topics stay.`
+              : 'You will get no more digests.',
+          ],
+          {
+            action: { url: `/unsubscribe/${token}`, label: topic ? `Stop ${topic.name}` : 'Unsubscribe' },
+            csrf: reply.generateCsrf(),
+            link: {
+              url: new URL(subscriberLink(config, subscriber, 'manage')).pathname,
+              label: 'Change my topics instead',
+            },
+          },
+        ),
+      );
+    });
+  });
+
+  // Also the RFC 8058 one-click endpoint: mail providers POST `List-Unsubscribe=One-Click` here, with no
+  // cookie and no CSRF token, and expect a 200 (no redirect). It is idempotent.
+  app.post('/unsubscribe/:token', { schema: { params: tokenParams } }, async (request, reply) => {
+    const { token } = request.params as { token: string };
+    const body = (request.body ?? {}) as Record<string, unknown>;
+    const oneClick = body['List-Unsubscribe'] === 'One-Click';
+    if (!oneClick) {
+      await csrfCheck(request, reply);
+      if (reply.sent) return reply;
+    }
+    try {
+      const { subscriber, claims } = await subscriberForLink(db, config.TOKEN_KEYS, token, 'unsubscribe');
+      await unsubscribe(db, subscriber.id, claims.topicId, oneClick ? 'one-click' : 'link');
+      if (oneClick) return reply.code(200).type('text/plain; charset=utf-8').send('Unsubscribed.');
+      return html(
+        reply,
+        claims.topicId ? messagePage(render, 'Done', ['That topic is gone from your digest.']) : unsubscribedPage(),
+      );
+    } catch (error) {
+      if (!(error instanceof LinkError)) throw error;
+      if (oneClick)
+        return reply
+          .code(LINK_PROBLEMS[error.problem].status)
+          .type('text/plain; charset=utf-8')
+          .send(LINK_PROBLEMS[error.problem].text);
+      return linkProblemPage(reply, error);
+    }
+  });
+
+  // ---- "email me my link" ------------------------------------------------------------------------
+  app.get('/manage-link', async (_request, reply) =>
+    html(
+      reply,
+      render('manage-link', 'Manage your subscription', { csrf: reply.generateCsrf(), values: {}, errors: {} }),
+    ),
+  );
+
+  app.post('/manage-link', { config: signupRateLimit, onRequest: app.csrfProtection }, async (request, reply) => {
+    const parsed = emailOnly.safeParse(request.body ?? {});
+    if (!parsed.success) {
+      return html(
+        reply,
+        render('manage-link', 'Manage your subscription', {
+          csrf: reply.generateCsrf(),
+          values: request.body ?? {},
+          errors: { email: parsed.error.issues[0]?.message },
+        }),
+        400,
+      );
+    }
+    if (await withinAddressLimit(parsed.data.email)) {
+      await enqueue(request, await requestManageLink(db, config, parsed.data.email));
+    }
+    return html(reply, checkInbox());
+  });
+};

@@ -1,0 +1,87 @@
+// Mail queue: confirmation and manage-link emails, on their own queue so a digest run never delays them.
+import { type Job } from 'bullmq';
+import {
+  claimDelivery,
+  finishDelivery,
+  findUnfinishedDeliveries,
+  markSent,
+  releaseDelivery,
+} from '../src/modules/mail/deliveries.ts';
+import { compileEmailTemplates } from '../src/modules/mail/templates.ts';
+import { classifySendFailure, createMailer } from '../src/modules/mail/transport.ts';
+import { subscriptionEmail } from '../src/modules/subscribers/emails.ts';
+import { suppressAddress } from '../src/modules/subscribers/subscriptions.ts';
+import { createWorker, QUEUE_NAMES } from '../src/queues/index.ts';
+import { createMailQueue, mailJob, mailJobOptions, type MailJob } from '../src/queues/mail.ts';
+import type { WorkerFactory } from './index.ts';
+
+const KINDS = ['confirm', 'manage_link'] as const;
+/** A confirmation that could not go out within a day is no longer wanted. */
+const GIVE_UP_AFTER_MS = 24 * 3_600_000;
+const RECONCILE_EVERY_MS = 2 * 60_000;
+
+export interface MailWorkerOptions {
+  reconcileEveryMs?: number;
+}
+
+export const createMailWorker =
+  ({ reconcileEveryMs = RECONCILE_EVERY_MS }: MailWorkerOptions = {}): WorkerFactory =>
+  async ({ config, logger, db, queues }) => {
+    const templates = await compileEmailTemplates();
+    const mailer = createMailer(config, logger);
+    const queue = createMailQueue(queues);
+
+    // Redis may have lost jobs (flushed, restarted): Postgres knows what is still to send.
+    const reconcile = async () => {
+      const ids = await findUnfinishedDeliveries(db, [...KINDS], new Date(Date.now() - GIVE_UP_AFTER_MS));
+      for (const id of ids) {
+        const job = await queue.getJob(id);
+        if (!job) await queue.add('send', { deliveryId: id }, mailJobOptions(id));
+        else if (await job.isFailed()) await job.retry();
+      }
+    };
+    const runReconcile = () =>
+      reconcile().catch((error: unknown) => logger.warn({ err: error }, 'mail reconciliation failed; will try again'));
+    void runReconcile();
+    const timer = setInterval(() => void runReconcile(), reconcileEveryMs);
+
+    const worker = createWorker<MailJob>(
+      QUEUE_NAMES.mail,
+      async (job: Job<MailJob>) => {
+        const { deliveryId } = mailJob.parse(job.data);
+        const delivery = await claimDelivery(db, deliveryId);
+        if (!delivery) return 'not claimable: already sent or held by another worker';
+        const outcome = await subscriptionEmail(db, config, templates, delivery);
+        if ('skip' in outcome) {
+          await finishDelivery(db, delivery.id, 'skipped', outcome.skip);
+          return `skipped: ${outcome.skip}`;
+        }
+        try {
+          await mailer.send(outcome.message);
+        } catch (error) {
+          const failure = classifySendFailure(error);
+          const reason = error instanceof Error ? error.message : String(error);
+          if (failure === 'retry') {
+            await releaseDelivery(db, delivery.id, reason);
+            throw error;
+          }
+          await finishDelivery(db, delivery.id, 'failed', reason);
+          if (failure === 'hard-bounce')
+            await suppressAddress(db, outcome.message.to, 'hard_bounce', reason.slice(0, 500));
+          return `failed: ${reason}`;
+        }
+        await markSent(db, delivery.id, outcome.message.messageId);
+        return 'sent';
+      },
+      queues,
+      { concurrency: 4 },
+    );
+    worker.on('closing', () => clearInterval(timer));
+    worker.on('closed', () => {
+      mailer.close();
+      void queue.close();
+    });
+    return worker;
+  };
+
+export const mailWorker = createMailWorker();
