@@ -5,7 +5,7 @@ import globals from 'globals';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['node_modules/', 'dist/', 'src/generated/', 'outbox/', 'coverage/', 'test/artifacts/'] },
+  { ignores: ['node_modules/', 'dist/', 'src/generated/', 'outbox/', 'coverage/', 'test/artifacts/', 'public/'] },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {

@@ -22,6 +22,7 @@ import { adminRoutes } from './routes/admin/index.ts';
 import { assetRoutes } from './routes/assets.ts';
 import { subscriptionRoutes } from './routes/subscriptions.ts';
 import { loadPages } from './views.ts';
+import { createCommandConnection } from './queues/connection.ts';
 import { createMailQueue } from './queues/mail.ts';
 import { opsRoutes } from './routes/ops.ts';
 import { isPlainText } from './text.ts';
@@ -53,6 +54,8 @@ export async function buildApp(deps: AppDeps) {
       disableRequestLogging: (request) => PROBES.has(request.url),
     }),
     trustProxy: deps.config.TRUST_PROXY,
+    // Signed link tokens travel as one path segment (~150 characters).
+    routerOptions: { maxParamLength: 500 },
   }).withTypeProvider<ZodTypeProvider>();
 
   app.setValidatorCompiler(validatorCompiler);
@@ -117,6 +120,8 @@ export async function buildApp(deps: AppDeps) {
         frameAncestors: ["'none'"],
         baseUri: ["'none'"],
         connectSrc: ["'self'"],
+        // Only where the site itself is served over https: on http://localhost it would break every form.
+        upgradeInsecureRequests: deps.config.PUBLIC_URL.startsWith('https:') ? [] : null,
       },
     },
   });
@@ -128,9 +133,10 @@ export async function buildApp(deps: AppDeps) {
     attachFieldsToBody: 'keyValues',
     limits: { files: 0, fields: 50, fieldSize: 8 * 1024 },
   });
+  const redis = createCommandConnection(deps.config.REDIS_URL);
   await app.register(fastifyRateLimit, {
     global: false,
-    redis: deps.redis,
+    redis,
     nameSpace: `${deps.config.QUEUE_PREFIX}:ratelimit:`,
     // If Redis is away, serve rather than refuse everyone.
     skipOnError: true,
@@ -146,8 +152,11 @@ export async function buildApp(deps: AppDeps) {
     methods: ['POST'],
   });
 
-  const mailQueue = createMailQueue({ connection: deps.redis, prefix: deps.config.QUEUE_PREFIX });
-  app.addHook('onClose', async () => mailQueue.close());
+  const mailQueue = createMailQueue({ connection: redis, prefix: deps.config.QUEUE_PREFIX });
+  app.addHook('onClose', async () => {
+    await mailQueue.close();
+    redis.disconnect();
+  });
 
   await app.register(opsRoutes, { db: deps.db, redis: deps.redis });
   await app.register(assetRoutes);

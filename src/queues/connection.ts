@@ -27,3 +27,14 @@ export function createProbeConnection(redisUrl: string): Redis {
   redis.on('ready', () => lastErrors.delete(redis));
   return redis;
 }
+
+/**
+ * A connection for the API's own Redis commands (rate limits, enqueuing email): a command waits while the
+ * connection is being opened, but gives up quickly when Redis is away, so a request never hangs on it.
+ */
+export function createCommandConnection(redisUrl: string): Redis {
+  const redis = new Redis(redisUrl, { maxRetriesPerRequest: 1, commandTimeout: 2_000, connectTimeout: 2_000 });
+  // Callers handle failed commands; the reconnect attempts need no log line each.
+  redis.on('error', () => {});
+  return redis;
+}

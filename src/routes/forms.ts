@@ -23,10 +23,11 @@ const asList = (value: unknown): string[] =>
 
 export function formView(catalogue: TopicSummary[], values: FormValues, errors: FieldErrors = {}) {
   const chosen = new Set(asList(values.topics));
-  const frequency = String(values.frequency ?? 'daily');
+  const str = (value: unknown, fallback: string) => (typeof value === 'string' ? value : fallback);
+  const frequency = str(values.frequency, 'daily');
   const weeklyDay = Number(values.weeklyDay ?? 1);
   const sendHour = Number(values.sendHour ?? 7);
-  const timeZone = String(values.timeZone ?? 'UTC');
+  const timeZone = str(values.timeZone, 'UTC');
   const text = (value: unknown) => (Array.isArray(value) ? value.join(', ') : typeof value === 'string' ? value : '');
   return {
     topics: catalogue.map((topic) => ({ ...topic, checked: chosen.has(topic.slug) })),
@@ -41,7 +42,10 @@ export function formView(catalogue: TopicSummary[], values: FormValues, errors: 
       label: `${String(hour).padStart(2, '0')}:00`,
       selected: hour === sendHour,
     })),
-    timeZones: timeZones().map((zone) => ({ value: zone, selected: zone === timeZone })),
+    // A saved alias (e.g. Asia/Kathmandu) is offered too, so the form shows what the reader has.
+    timeZones: [...new Set([...timeZones(), timeZone])]
+      .sort()
+      .map((zone) => ({ value: zone, selected: zone === timeZone })),
     // Only a fresh form takes the browser's zone; a re-shown or saved form keeps what the reader chose.
     prefillTimeZone: values.timeZone === undefined ? 'yes' : 'no',
     values: {

@@ -11,7 +11,7 @@ import { mailJobOptions, type MailJob } from '../queues/mail.ts';
 import type { Subscriber } from '../generated/prisma/client.ts';
 import { addressHash, emailAddress } from '../modules/subscribers/address.ts';
 import { subscriberLink } from '../modules/subscribers/emails.ts';
-import { preferencesInput, type Preferences } from '../modules/subscribers/preferences.ts';
+import { preferencesInput } from '../modules/subscribers/preferences.ts';
 import {
   confirmSubscription,
   exportSubscriber,
@@ -85,8 +85,10 @@ export const subscriptionRoutes: FastifyPluginAsync<SubscriptionDeps> = async (a
     }
   };
 
+  const csrf = (request: FastifyRequest, reply: FastifyReply, done: () => void) =>
+    app.csrfProtection(request, reply, done);
   const csrfCheck = (request: FastifyRequest, reply: FastifyReply) =>
-    new Promise<void>((resolve) => app.csrfProtection(request, reply, () => resolve()));
+    new Promise<void>((resolve) => csrf(request, reply, resolve));
 
   const consentOf = (request: FastifyRequest) => ({
     ip: request.ip,
@@ -110,7 +112,7 @@ export const subscriptionRoutes: FastifyPluginAsync<SubscriptionDeps> = async (a
 
   app.get('/', async (_request, reply) => signupPage(reply, {}));
 
-  app.post('/subscribe', { config: signupRateLimit, onRequest: app.csrfProtection }, async (request, reply) => {
+  app.post('/subscribe', { config: signupRateLimit, preValidation: csrf }, async (request, reply) => {
     const body = (request.body ?? {}) as Record<string, unknown>;
     // Bots fill the hidden field or post instantly: they get the usual answer and nothing happens.
     if (body.website || !isHumanPaced(config, body.started)) return html(reply, checkInbox());
@@ -122,7 +124,7 @@ export const subscriptionRoutes: FastifyPluginAsync<SubscriptionDeps> = async (a
         ...(email.success ? {} : fieldErrors(email.error)),
       };
       if (!email.success) errors.email = email.error.issues[0]?.message;
-      return signupPage(reply, body as FormValues, errors, 400);
+      return signupPage(reply, body, errors, 400);
     }
     if (!(await withinAddressLimit(email.data))) {
       return html(
@@ -155,7 +157,7 @@ export const subscriptionRoutes: FastifyPluginAsync<SubscriptionDeps> = async (a
         .header('retry-after', '3600')
         .send({ error: 'Too Many Requests', message: 'Too many signups for this address; try again in an hour.' });
     }
-    await enqueue(request, await signUp(db, config, email, prefs as Preferences, consentOf(request)));
+    await enqueue(request, await signUp(db, config, email, prefs, consentOf(request)));
     return reply
       .code(202)
       .send({ message: 'Check your inbox: if the address can receive our emails, a confirmation is on its way.' });
@@ -215,22 +217,18 @@ export const subscriptionRoutes: FastifyPluginAsync<SubscriptionDeps> = async (a
       }),
     );
 
-  app.post(
-    '/confirm/:token',
-    { schema: { params: tokenParams }, onRequest: app.csrfProtection },
-    async (request, reply) => {
-      const { token } = request.params as { token: string };
-      return withLink(
-        reply,
-        async () => confirmedPage(reply, await confirmSubscription(db, config.TOKEN_KEYS, token, request.ip)),
-        `/confirm/${token}/resend`,
-      );
-    },
-  );
+  app.post('/confirm/:token', { schema: { params: tokenParams }, preValidation: csrf }, async (request, reply) => {
+    const { token } = request.params as { token: string };
+    return withLink(
+      reply,
+      async () => confirmedPage(reply, await confirmSubscription(db, config.TOKEN_KEYS, token, request.ip)),
+      `/confirm/${token}/resend`,
+    );
+  });
 
   app.post(
     '/confirm/:token/resend',
-    { schema: { params: tokenParams }, onRequest: app.csrfProtection },
+    { schema: { params: tokenParams }, preValidation: csrf },
     async (request, reply) => {
       const { token } = request.params as { token: string };
       try {
@@ -305,46 +303,42 @@ export const subscriptionRoutes: FastifyPluginAsync<SubscriptionDeps> = async (a
     });
   });
 
-  app.post(
-    '/manage/:token',
-    { schema: { params: tokenParams }, onRequest: app.csrfProtection },
-    async (request, reply) => {
-      const { token } = request.params as { token: string };
-      const body = (request.body ?? {}) as Record<string, unknown>;
-      return withLink(reply, async () => {
-        const { subscriber } = await activeSubscriber(token, 'manage');
-        switch (body.action) {
-          case 'pause':
-          case 'resume':
-            await setPaused(db, subscriber.id, body.action === 'pause');
-            return reply.redirect(`/manage/${token}?saved=1`, 303);
-          case 'unsubscribe':
-            await unsubscribe(db, subscriber.id, undefined, 'manage page');
-            return html(reply, unsubscribedPage());
-          case 'delete':
-            if (body.really !== 'yes')
-              return managePage(reply, subscriber, token, { errors: { form: 'Tick the box to confirm.' } });
-            await forgetSubscriber(db, subscriber.id);
-            return html(
-              reply,
-              messagePage(render, 'Deleted', [
-                'Your subscription and its history are gone. We will not email this address again unless you sign up anew.',
-              ]),
-            );
-          default: {
-            const prefs = preferencesInput.safeParse(body);
-            if (!prefs.success)
-              return managePage(reply, subscriber, token, {
-                values: body as FormValues,
-                errors: fieldErrors(prefs.error),
-              });
-            await updatePreferences(db, subscriber.id, prefs.data);
-            return reply.redirect(`/manage/${token}?saved=1`, 303);
-          }
+  app.post('/manage/:token', { schema: { params: tokenParams }, preValidation: csrf }, async (request, reply) => {
+    const { token } = request.params as { token: string };
+    const body = (request.body ?? {}) as Record<string, unknown>;
+    return withLink(reply, async () => {
+      const { subscriber } = await activeSubscriber(token, 'manage');
+      switch (body.action) {
+        case 'pause':
+        case 'resume':
+          await setPaused(db, subscriber.id, body.action === 'pause');
+          return reply.redirect(`/manage/${token}?saved=1`, 303);
+        case 'unsubscribe':
+          await unsubscribe(db, subscriber.id, undefined, 'manage page');
+          return html(reply, unsubscribedPage());
+        case 'delete':
+          if (body.really !== 'yes')
+            return managePage(reply, subscriber, token, { errors: { form: 'Tick the box to confirm.' } });
+          await forgetSubscriber(db, subscriber.id);
+          return html(
+            reply,
+            messagePage(render, 'Deleted', [
+              'Your subscription and its history are gone. We will not email this address again unless you sign up anew.',
+            ]),
+          );
+        default: {
+          const prefs = preferencesInput.safeParse(body);
+          if (!prefs.success)
+            return managePage(reply, subscriber, token, {
+              values: body,
+              errors: fieldErrors(prefs.error),
+            });
+          await updatePreferences(db, subscriber.id, prefs.data);
+          return reply.redirect(`/manage/${token}?saved=1`, 303);
         }
-      });
-    },
-  );
+      }
+    });
+  });
 
   // ---- unsubscribe -------------------------------------------------------------------------------
   const unsubscribedPage = () =>
@@ -417,7 +411,7 @@ export const subscriptionRoutes: FastifyPluginAsync<SubscriptionDeps> = async (a
     ),
   );
 
-  app.post('/manage-link', { config: signupRateLimit, onRequest: app.csrfProtection }, async (request, reply) => {
+  app.post('/manage-link', { config: signupRateLimit, preValidation: csrf }, async (request, reply) => {
     const parsed = emailOnly.safeParse(request.body ?? {});
     if (!parsed.success) {
       return html(

@@ -46,7 +46,7 @@ export async function subscriptionEmail(
 ): Promise<Outcome> {
   const subscriber = await db.subscriber.findUnique({
     where: { id: delivery.subscriberId },
-    include: { topics: { include: { topic: { select: { name: true } } } } },
+    include: { topics: { include: { topic: { select: { name: true } } }, orderBy: { topic: { name: 'asc' } } } },
   });
   if (!subscriber) return { skip: 'the subscriber no longer exists' };
   if (await db.suppression.findUnique({ where: { addressHash: addressHash(subscriber.email) } })) {

@@ -6,10 +6,22 @@ export const FREQUENCIES = ['daily', 'weekdays', 'weekly'] as const;
 export const WEEKDAYS = ['Monday', 'Tuesday', 'Wednesday', 'Thursday', 'Friday', 'Saturday', 'Sunday'] as const;
 const TIME_ZONES = new Set(Intl.supportedValuesOf('timeZone').concat('UTC'));
 
+/** Any IANA zone name, including aliases the list leaves out (Asia/Kathmandu is listed as Asia/Katmandu). */
+function isTimeZone(zone: string): boolean {
+  if (TIME_ZONES.has(zone)) return true;
+  try {
+    new Intl.DateTimeFormat('en', { timeZone: zone });
+    return zone.includes('/');
+  } catch {
+    return false;
+  }
+}
+
 /** Form fields arrive as strings, one value or several; JSON arrives typed. Both are accepted. */
 const many = <T extends z.ZodType>(item: T) =>
   z.preprocess(
-    (value) => (value === undefined || value === '' ? [] : Array.isArray(value) ? value : [value]),
+    (value): unknown[] =>
+      value === undefined || value === '' ? [] : Array.isArray(value) ? (value as unknown[]) : [value],
     z.array(item),
   );
 
@@ -49,11 +61,7 @@ export const preferencesInput = z
       .min(0, { error: 'Choose an hour from 0 to 23.' })
       .max(23, { error: 'Choose an hour from 0 to 23.' })
       .default(7),
-    timeZone: z
-      .string()
-      .trim()
-      .default('UTC')
-      .refine((zone) => TIME_ZONES.has(zone), { error: 'Choose a time zone from the list.' }),
+    timeZone: z.string().trim().default('UTC').refine(isTimeZone, { error: 'Choose a time zone from the list.' }),
     maxPapers: z.coerce
       .number({ error: 'Choose between 1 and 50 papers.' })
       .int({ error: 'Choose between 1 and 50 papers.' })

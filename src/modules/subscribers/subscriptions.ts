@@ -2,7 +2,7 @@
 // Every state change is written to the Event table in the same transaction as the change itself.
 import type { Config } from '../../config.ts';
 import type { Database, DbClient } from '../../db/client.ts';
-import { Prisma, type DeliveryKind, type Subscriber, type SuppressionReason } from '../../generated/prisma/client.ts';
+import type { DeliveryKind, Subscriber, SuppressionReason } from '../../generated/prisma/client.ts';
 import { addressHash } from './address.ts';
 import type { Preferences } from './preferences.ts';
 import { TokenError, verifyToken, type TokenClaims, type TokenPurpose } from './tokens.ts';
@@ -18,7 +18,7 @@ export interface Consent {
 type Keys = Config['TOKEN_KEYS'];
 
 export async function recordEvent(db: DbClient, subscriberId: string | null, type: string, data: object = {}) {
-  await db.event.create({ data: { subscriberId, type, data: data as Prisma.InputJsonObject } });
+  await db.event.create({ data: { subscriberId, type, data } });
 }
 
 /** Transactional emails are keyed by time window: the unique key allows one per address per window. */

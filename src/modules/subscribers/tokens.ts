@@ -70,7 +70,10 @@ export function verifyToken(keys: Keyring, token: string, purpose: TokenPurpose,
   if (!key) throw new TokenError('forged');
   const expected = sign(key.secret, `${keyId}.${payload}`);
   const given = Buffer.from(signature, 'base64url');
-  if (given.length !== expected.length || !timingSafeEqual(given, expected)) throw new TokenError('forged');
+  // Base64 has several spellings of the same bytes (spare bits in the last character): accept only ours.
+  const canonical = given.toString('base64url') === signature;
+  if (!canonical || given.length !== expected.length || !timingSafeEqual(given, expected))
+    throw new TokenError('forged');
 
   let claims: z.infer<typeof payloadSchema>;
   try {
