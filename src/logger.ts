@@ -17,12 +17,23 @@ export const REDACTED_PATHS = [
   '*.password',
 ];
 
+// Signed links are credentials: a log line must not carry one.
+const LINK_TOKEN = /\/(confirm|manage|unsubscribe|digest)\/[^/?#]+/g;
+export const redactUrl = (url: string) => url.replace(LINK_TOKEN, '/$1/[token]');
+
 export function createLogger(config: Pick<Config, 'LOG_LEVEL' | 'NODE_ENV'>, name = 'paperboy'): Logger {
   const pretty = config.NODE_ENV === 'development' && process.stdout.isTTY;
   return pino({
     name,
     level: config.LOG_LEVEL,
     redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
+    serializers: {
+      req: (request: { method?: string; url?: string; headers?: Record<string, unknown> }) => ({
+        method: request.method,
+        url: redactUrl(request.url ?? ''),
+        userAgent: request.headers?.['user-agent'],
+      }),
+    },
     // pino-pretty is a dev dependency: only asked for on a developer's terminal.
     ...(pretty ? { transport: { target: 'pino-pretty', options: { translateTime: 'SYS:HH:MM:ss' } } } : {}),
   });
