@@ -1,14 +1,9 @@
 // Mail queue: confirmation and manage-link emails, on their own queue so a digest run never delays them.
 import { type Job } from 'bullmq';
-import {
-  claimDelivery,
-  finishDelivery,
-  findUnfinishedDeliveries,
-  markSent,
-  releaseDelivery,
-} from '../src/modules/mail/deliveries.ts';
+import { findUnfinishedDeliveries } from '../src/modules/mail/deliveries.ts';
+import { sendDelivery, type SendDeps } from '../src/modules/mail/send.ts';
 import { compileEmailTemplates } from '../src/modules/mail/templates.ts';
-import { classifySendFailure, createMailer } from '../src/modules/mail/transport.ts';
+import { createMailer } from '../src/modules/mail/transport.ts';
 import { subscriptionEmail } from '../src/modules/subscribers/emails.ts';
 import { suppressAddress } from '../src/modules/subscribers/subscriptions.ts';
 import { createWorker, QUEUE_NAMES } from '../src/queues/index.ts';
@@ -45,36 +40,18 @@ export const createMailWorker =
     void runReconcile();
     const timer = setInterval(() => void runReconcile(), reconcileEveryMs);
 
+    const send: SendDeps = {
+      db,
+      mailer,
+      compose: (delivery) => subscriptionEmail(db, config, templates, delivery),
+      onHardBounce: (address, reason) => suppressAddress(db, address, 'hard_bounce', reason.slice(0, 500)),
+    };
     const worker = createWorker<MailJob>(
       QUEUE_NAMES.mail,
-      async (job: Job<MailJob>) => {
-        const { deliveryId } = mailJob.parse(job.data);
-        const delivery = await claimDelivery(db, deliveryId);
-        if (!delivery) return 'not claimable: already sent or held by another worker';
-        const outcome = await subscriptionEmail(db, config, templates, delivery);
-        if ('skip' in outcome) {
-          await finishDelivery(db, delivery.id, 'skipped', outcome.skip);
-          return `skipped: ${outcome.skip}`;
-        }
-        try {
-          await mailer.send(outcome.message);
-        } catch (error) {
-          const failure = classifySendFailure(error);
-          const reason = error instanceof Error ? error.message : String(error);
-          if (failure === 'retry') {
-            await releaseDelivery(db, delivery.id, reason);
-            throw error;
-          }
-          await finishDelivery(db, delivery.id, 'failed', reason);
-          if (failure === 'hard-bounce')
-            await suppressAddress(db, outcome.message.to, 'hard_bounce', reason.slice(0, 500));
-          return `failed: ${reason}`;
-        }
-        await markSent(db, delivery.id, outcome.message.messageId);
-        return 'sent';
-      },
+      async (job: Job<MailJob>) => sendDelivery(send, mailJob.parse(job.data).deliveryId),
       queues,
-      { concurrency: 4 },
+      // The global send rate is shared by every worker process (BullMQ counts it in Redis).
+      { concurrency: 4, limiter: { max: config.SEND_RATE_PER_SECOND, duration: 1_000 } },
     );
     worker.on('closing', () => clearInterval(timer));
     worker.on('closed', () => {

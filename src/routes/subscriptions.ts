@@ -20,6 +20,7 @@ import {
   LinkError,
   requestManageLink,
   resendConfirmation,
+  revokeLinks,
   setPaused,
   signUp,
   subscriberForLink,
@@ -316,6 +317,15 @@ export const subscriptionRoutes: FastifyPluginAsync<SubscriptionDeps> = async (a
         case 'unsubscribe':
           await unsubscribe(db, subscriber.id, undefined, 'manage page');
           return html(reply, unsubscribedPage());
+        case 'revoke-links':
+          await enqueue(request, await revokeLinks(db, config, subscriber.id));
+          return html(
+            reply,
+            messagePage(render, 'Every link signed out', [
+              'The links in all our earlier emails, this page included, no longer work.',
+              'We have emailed you a fresh link to your settings.',
+            ]),
+          );
         case 'delete':
           if (body.really !== 'yes')
             return managePage(reply, subscriber, token, { errors: { form: 'Tick the box to confirm.' } });

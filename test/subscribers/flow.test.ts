@@ -225,6 +225,40 @@ describe('subscription flow', () => {
     expect(unsubscribes).toBe(1);
   });
 
+  it('removes one topic with a per-topic unsubscribe link, keeping the rest', async () => {
+    const sub = await subscriberOf('pending@example.org');
+    await db().subscriberTopic.create({
+      data: {
+        subscriberId: sub.id,
+        topicId: (await db().topic.findUniqueOrThrow({ where: { slug: 'computer-vision' } })).id,
+      },
+    });
+    const topic = await db().topic.findUniqueOrThrow({ where: { slug: 'model-merging' } });
+    const url = new URL(subscriberLink(t.config, sub, 'unsubscribe', { topicId: topic.id })).pathname;
+    const page = await openForm(t.app, url);
+    expect(page.body).toContain('Stop &quot;Model merging&quot;?');
+    const done = await postForm(t.app, url, page, {});
+    expect(done.body).toContain('That topic is gone from your digest.');
+    const after = await subscriberOf('pending@example.org');
+    expect(after.topics.map((s) => s.topic.slug)).toEqual(['computer-vision']);
+    expect(after.status).toBe('pending');
+  });
+
+  it('signs out every link on request and emails a fresh one', async () => {
+    const sub = await subscriberOf('pending@example.org');
+    await db().subscriber.update({ where: { id: sub.id }, data: { status: 'active' } });
+    const managePath = new URL(subscriberLink(t.config, sub, 'manage')).pathname;
+    const page = await openForm(t.app, managePath);
+    const done = await postForm(t.app, managePath, page, { action: 'revoke-links' });
+    expect(done.body).toContain('Every link signed out');
+    expect((await t.app.inject(managePath)).statusCode).toBe(410);
+    const [fresh] = await sink.waitForMessages(1);
+    expect(fresh!.subject).toBe('Your Paperboy settings link');
+    const [freshPath] = linksIn(fresh!, PUBLIC_URL);
+    expect((await t.app.inject(freshPath!)).statusCode).toBe(200);
+    await db().subscriber.update({ where: { id: sub.id }, data: { status: 'pending' } });
+  });
+
   it('resubscribing works and revokes every link from before', async () => {
     const before = await subscriberOf('Ada@example.org');
     const oldManage = new URL(subscriberLink(t.config, before, 'manage')).pathname;

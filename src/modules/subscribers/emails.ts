@@ -4,7 +4,7 @@ import type { Database } from '../../db/client.ts';
 import type { ClaimedDelivery } from '../mail/deliveries.ts';
 import { messageIdFor } from '../mail/deliveries.ts';
 import { renderEmail, type EmailTemplates } from '../mail/templates.ts';
-import type { MailMessage } from '../mail/transport.ts';
+import type { Composed } from '../mail/send.ts';
 import { addressHash } from './address.ts';
 import { describeSchedule, FREQUENCIES } from './preferences.ts';
 import { signToken, type TokenPurpose } from './tokens.ts';
@@ -32,8 +32,6 @@ export function subscriberLink(
   return `${config.PUBLIC_URL}/${path}/${token}`;
 }
 
-export type Outcome = { message: MailMessage } | { skip: string };
-
 /**
  * The message for a claimed confirm or manage-link delivery, or why it must not be sent (the reader left,
  * confirmed meanwhile, or the address is suppressed). No text a person typed goes into these emails.
@@ -43,7 +41,7 @@ export async function subscriptionEmail(
   config: LinkConfig & Pick<Config, 'MAIL_FROM' | 'MAIL_REPLY_TO'>,
   templates: EmailTemplates,
   delivery: ClaimedDelivery,
-): Promise<Outcome> {
+): Promise<Composed> {
   const subscriber = await db.subscriber.findUnique({
     where: { id: delivery.subscriberId },
     include: { topics: { include: { topic: { select: { name: true } } }, orderBy: { topic: { name: 'asc' } } } },

@@ -218,6 +218,23 @@ export async function setPaused(db: Database, subscriberId: string, paused: bool
   });
 }
 
+/**
+ * "Sign out every link": bumps the token version, so every link in every email sent so far stops
+ * working, and emails a fresh manage link.
+ */
+export async function revokeLinks(
+  db: Database,
+  config: Pick<Config, 'CONFIRM_EMAIL_WINDOW_MINUTES'>,
+  subscriberId: string,
+  now = new Date(),
+) {
+  return db.$transaction(async (tx) => {
+    await tx.subscriber.update({ where: { id: subscriberId }, data: { tokenVersion: { increment: 1 } } });
+    await recordEvent(tx, subscriberId, 'links_revoked');
+    return queueMail(tx, subscriberId, 'manage_link', now, config.CONFIRM_EMAIL_WINDOW_MINUTES);
+  });
+}
+
 /** Unsubscribes from everything, or from one topic. Idempotent: a repeat changes nothing. */
 export async function unsubscribe(db: Database, subscriberId: string, topicId?: number, source = 'link') {
   await db.$transaction(async (tx) => {

@@ -1,0 +1,50 @@
+// Sending one delivery, exactly once: claim it, compose it, send it, record what happened.
+import type { Database } from '../../db/client.ts';
+import { claimDelivery, finishDelivery, markSent, releaseDelivery, type ClaimedDelivery } from './deliveries.ts';
+import { classifySendFailure, type MailMessage, type Mailer } from './transport.ts';
+
+export type Composed = { message: MailMessage } | { skip: string };
+
+export interface SendDeps {
+  db: Database;
+  mailer: Mailer;
+  /** Builds the message for a claimed delivery, or says why it must not be sent after all. */
+  compose: (delivery: ClaimedDelivery) => Promise<Composed>;
+  /** The server said the address does not exist (5.1.x): never mail it again. */
+  onHardBounce: (address: string, reason: string) => Promise<void>;
+}
+
+export type SendResult = 'sent' | 'skipped' | 'failed' | 'not-claimed';
+
+/**
+ * Sends a delivery if no one else has it. A failure that may pass (4xx, network, authentication) puts the
+ * delivery back and rethrows, so the queue retries it with backoff; a 5xx for the recipient is final.
+ *
+ * The one window nobody can close: the server accepted the message and the process died before
+ * `markSent`. The lease then runs out and the delivery is sent again, with the same Message-ID, so the
+ * receiving side can drop the duplicate. We prefer that to marking it "unknown" and maybe losing it.
+ */
+export async function sendDelivery(deps: SendDeps, deliveryId: string): Promise<SendResult> {
+  const delivery = await claimDelivery(deps.db, deliveryId);
+  if (!delivery) return 'not-claimed';
+  const composed = await deps.compose(delivery);
+  if ('skip' in composed) {
+    await finishDelivery(deps.db, delivery.id, 'skipped', composed.skip);
+    return 'skipped';
+  }
+  try {
+    await deps.mailer.send(composed.message);
+  } catch (error) {
+    const failure = classifySendFailure(error);
+    const reason = error instanceof Error ? error.message : String(error);
+    if (failure === 'retry') {
+      await releaseDelivery(deps.db, delivery.id, reason);
+      throw error;
+    }
+    await finishDelivery(deps.db, delivery.id, 'failed', reason);
+    if (failure === 'hard-bounce') await deps.onHardBounce(composed.message.to, reason);
+    return 'failed';
+  }
+  await markSent(deps.db, delivery.id, composed.message.messageId);
+  return 'sent';
+}
