@@ -23,10 +23,8 @@ COPY . .
 
 # `prisma generate` writes the client to src/generated/prisma (git-ignored, so it must be made here). It needs
 # the prisma CLI (a dev dependency), prisma.config.ts and prisma/schema-engine-stub.sh, none of which the
-# runtime stage carries. templates/ and data/ are optional: make sure they exist so the runtime stage can
-# copy them unconditionally (COPY fails on a missing source).
-RUN npm run db:generate \
-    && mkdir -p templates data
+# runtime stage carries.
+RUN npm run db:generate
 
 # ---- runtime: production dependencies and the app sources, run as `node` -----------------------------------
 FROM node:24-slim AS runtime
@@ -55,6 +53,7 @@ COPY --from=build /app/workers ./workers
 COPY --from=build /app/prisma ./prisma
 COPY --from=build /app/templates ./templates
 COPY --from=build /app/data ./data
+COPY --from=build /app/public ./public
 
 # The official image's unprivileged user (uid 1000).
 USER node
