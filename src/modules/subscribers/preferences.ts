@@ -43,31 +43,20 @@ const keywordList = z.preprocess(
     ),
 );
 
+/** A whole number in a range, from a form field or JSON, with one message for every way it can be wrong. */
+const wholeNumber = (min: number, max: number, message: string) =>
+  z.coerce.number({ error: message }).int({ error: message }).min(min, { error: message }).max(max, { error: message });
+
 export const preferencesInput = z
   .object({
     topics: many(z.string().regex(/^[a-z0-9-]{1,60}$/, { error: 'Unknown topic.' })).pipe(z.array(z.string()).max(50)),
     keywords: keywordList,
     excludeKeywords: keywordList,
     frequency: z.enum(FREQUENCIES, { error: 'Choose daily, weekdays or weekly.' }).default('daily'),
-    weeklyDay: z.coerce
-      .number({ error: 'Choose a day of the week.' })
-      .int()
-      .min(1, { error: 'Choose a day of the week.' })
-      .max(7, { error: 'Choose a day of the week.' })
-      .default(1),
-    sendHour: z.coerce
-      .number({ error: 'Choose an hour from 0 to 23.' })
-      .int({ error: 'Choose an hour from 0 to 23.' })
-      .min(0, { error: 'Choose an hour from 0 to 23.' })
-      .max(23, { error: 'Choose an hour from 0 to 23.' })
-      .default(7),
+    weeklyDay: wholeNumber(1, 7, 'Choose a day of the week.').default(1),
+    sendHour: wholeNumber(0, 23, 'Choose an hour from 0 to 23.').default(7),
     timeZone: z.string().trim().default('UTC').refine(isTimeZone, { error: 'Choose a time zone from the list.' }),
-    maxPapers: z.coerce
-      .number({ error: 'Choose between 1 and 50 papers.' })
-      .int({ error: 'Choose between 1 and 50 papers.' })
-      .min(1, { error: 'Choose between 1 and 50 papers.' })
-      .max(50, { error: 'Choose between 1 and 50 papers.' })
-      .default(10),
+    maxPapers: wholeNumber(1, 50, 'Choose between 1 and 50 papers.').default(10),
   })
   .refine((prefs) => prefs.topics.length > 0 || prefs.keywords.length > 0, {
     error: 'Choose at least one topic, or type a keyword of your own.',
