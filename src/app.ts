@@ -9,6 +9,7 @@ import {
 } from 'fastify-type-provider-zod';
 import type { Redis } from 'ioredis';
 import type { Config } from './config.ts';
+import { isUnreadableForm } from './errors.ts';
 import type { Database } from './db/client.ts';
 import type { Logger } from './logger.ts';
 import fastifyCookie from '@fastify/cookie';
@@ -100,7 +101,7 @@ export async function buildApp(deps: AppDeps) {
       });
       return reply.code(400).send({ error: 'Bad Request', message: problems.join('; '), problems });
     }
-    const status = typeof error.statusCode === 'number' ? error.statusCode : 500;
+    const status = typeof error.statusCode === 'number' ? error.statusCode : isUnreadableForm(error) ? 400 : 500;
     if (status < 500) {
       return reply.code(status).send({ error: error.name, message: error.message });
     }

@@ -26,3 +26,8 @@ export class ConflictError extends DomainError {
     super(409, message);
   }
 }
+
+/** Body parsers (multipart, urlencoded) fail on broken input with errors that carry no status: a 400. */
+export function isUnreadableForm(error: Error): boolean {
+  return /^Multipart: |Unexpected end of (form|multipart data)|Malformed part header/.test(error.message);
+}

@@ -5,7 +5,7 @@ import { sendDelivery, type SendDeps } from '../src/modules/mail/send.ts';
 import { compileEmailTemplates } from '../src/modules/mail/templates.ts';
 import { createMailer } from '../src/modules/mail/transport.ts';
 import { subscriptionEmail } from '../src/modules/subscribers/emails.ts';
-import { suppressAddress } from '../src/modules/subscribers/subscriptions.ts';
+import { markBounced } from '../src/modules/subscribers/subscriptions.ts';
 import { createWorker, QUEUE_NAMES } from '../src/queues/index.ts';
 import { createMailQueue, mailJob, mailJobOptions, type MailJob } from '../src/queues/mail.ts';
 import type { WorkerFactory } from './index.ts';
@@ -31,8 +31,11 @@ export const createMailWorker =
       const ids = await findUnfinishedDeliveries(db, [...KINDS], new Date(Date.now() - GIVE_UP_AFTER_MS));
       for (const id of ids) {
         const job = await queue.getJob(id);
-        if (!job) await queue.add('send', { deliveryId: id }, mailJobOptions(id));
-        else if (await job.isFailed()) await job.retry();
+        // A finished job for an unfinished delivery (it gave up, or ran while another worker held the
+        // lease) would block a new one with the same id: replace it.
+        if (job && ((await job.isCompleted()) || (await job.isFailed()))) await job.remove();
+        else if (job) continue;
+        await queue.add('send', { deliveryId: id }, mailJobOptions(id));
       }
     };
     const runReconcile = () =>
@@ -44,7 +47,7 @@ export const createMailWorker =
       db,
       mailer,
       compose: (delivery) => subscriptionEmail(db, config, templates, delivery),
-      onHardBounce: (address, reason) => suppressAddress(db, address, 'hard_bounce', reason.slice(0, 500)),
+      onHardBounce: (address, reason) => markBounced(db, address, reason),
     };
     const worker = createWorker<MailJob>(
       QUEUE_NAMES.mail,

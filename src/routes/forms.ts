@@ -70,12 +70,32 @@ export function formStamp(config: Pick<Config, 'TOKEN_KEYS'>, now = Date.now()):
   return `${now}.${stampSignature(config, String(now))}`;
 }
 
-export function isHumanPaced(config: Pick<Config, 'TOKEN_KEYS'>, stamp: unknown, now = Date.now()): boolean {
-  if (typeof stamp !== 'string') return false;
+/** How a form was filled: by a person, by a machine (too fast or forged), or from a page left open too long. */
+export function formPace(
+  config: Pick<Config, 'TOKEN_KEYS'>,
+  stamp: unknown,
+  now = Date.now(),
+): 'ok' | 'too-fast' | 'stale' {
+  if (typeof stamp !== 'string') return 'too-fast';
   const [time = '', signature = ''] = stamp.split('.');
   const expected = Buffer.from(stampSignature(config, time));
   const given = Buffer.from(signature);
-  if (given.length !== expected.length || !timingSafeEqual(given, expected)) return false;
+  // Signed with a key since rotated away, or not signed at all: treat like a stale page, never as a bot.
+  if (given.length !== expected.length || !timingSafeEqual(given, expected)) return 'stale';
   const elapsed = now - Number(time);
-  return elapsed >= MIN_FILL_MS && elapsed < 24 * 3_600_000;
+  if (elapsed < MIN_FILL_MS) return 'too-fast';
+  return elapsed < 24 * 3_600_000 ? 'ok' : 'stale';
+}
+
+/**
+ * Runs `work` and resolves no sooner than `ms` after it started: the signup answer then takes the same
+ * time whether the address was new, pending, active or suppressed (their work differs by a few ms).
+ */
+export const ANSWER_MS = 40;
+export async function atLeast<T>(ms: number, work: () => Promise<T>): Promise<T> {
+  const started = performance.now();
+  const result = await work();
+  const left = ms - (performance.now() - started);
+  if (left > 0) await new Promise((resolve) => setTimeout(resolve, left));
+  return result;
 }

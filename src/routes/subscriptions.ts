@@ -1,12 +1,14 @@
 // The reader's pages and the signup API: thin handlers over src/modules/subscribers.
 // No GET changes anything (mail scanners follow links): every change is a POST from a button.
 import type {} from '@fastify/csrf-protection';
+import type {} from '@fastify/rate-limit';
 import type { Queue } from 'bullmq';
-import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyError, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
 import type { Config } from '../config.ts';
 import type { Database } from '../db/client.ts';
+import { isUnreadableForm } from '../errors.ts';
 import { mailJobOptions, type MailJob } from '../queues/mail.ts';
 import type { Subscriber } from '../generated/prisma/client.ts';
 import { addressHash, emailAddress } from '../modules/subscribers/address.ts';
@@ -29,7 +31,7 @@ import {
 } from '../modules/subscribers/subscriptions.ts';
 import { listTopics } from '../modules/topics/topics.ts';
 import { messagePage, type RenderPage } from '../views.ts';
-import { fieldErrors, formStamp, formView, isHumanPaced, type FormValues } from './forms.ts';
+import { ANSWER_MS, atLeast, fieldErrors, formPace, formStamp, formView, type FormValues } from './forms.ts';
 
 export interface SubscriptionDeps {
   config: Config;
@@ -56,7 +58,8 @@ const LINK_PROBLEMS: Record<LinkError['problem'], { status: number; text: string
   unknown: { status: 410, text: 'This subscription no longer exists.' },
 };
 
-const tokenParams = z.object({ token: z.string().max(400) });
+const tokenParams = z.object({ token: z.string().max(500) });
+
 const emailOnly = z.object({ email: emailAddress });
 
 export const subscriptionRoutes: FastifyPluginAsync<SubscriptionDeps> = async (app, deps) => {
@@ -91,13 +94,47 @@ export const subscriptionRoutes: FastifyPluginAsync<SubscriptionDeps> = async (a
   const csrfCheck = (request: FastifyRequest, reply: FastifyReply) =>
     new Promise<void>((resolve) => csrf(request, reply, resolve));
 
+  /** Unknown topic slugs are a mistake to show next to the field, not something to store silently. */
+  const withKnownTopics = async <T extends { topics: string[] }>(parsed: z.ZodSafeParseResult<T>) => {
+    if (!parsed.success) return parsed;
+    const known = new Set((await listTopics(db)).map((topic) => topic.slug));
+    const unknown = parsed.data.topics.filter((slug) => !known.has(slug));
+    if (unknown.length === 0) return parsed;
+    return {
+      success: false as const,
+      error: new z.ZodError([
+        { code: 'custom', path: ['topics'], message: `Unknown topic: ${unknown.join(', ')}.`, input: unknown },
+      ]),
+    };
+  };
+
   const consentOf = (request: FastifyRequest) => ({
     ip: request.ip,
     userAgent: String(request.headers['user-agent'] ?? ''),
     formVersion: FORM_VERSION,
   });
 
-  const signupRateLimit = { rateLimit: { max: config.SIGNUP_RATE_PER_IP, timeWindow: 60_000 } };
+  // One limiter, so one budget per IP for every way of asking for email (form, API, manage link).
+  const signupRateLimit = app.rateLimit({ max: config.SIGNUP_RATE_PER_IP, timeWindow: 60_000 });
+
+  // A person on a page gets a page, not JSON: a refused CSRF token, a rate limit, an unreadable form.
+  app.setErrorHandler<FastifyError>((error, request, reply) => {
+    const status = error.statusCode ?? (isUnreadableForm(error) ? 400 : 500);
+    if (status >= 500) throw error;
+    if (status === 429) reply.header('retry-after', reply.getHeader('retry-after') ?? '60');
+    const message =
+      status === 403
+        ? 'This form has expired or your browser did not send its cookie. Go back, reload the page and try again.'
+        : isUnreadableForm(error)
+          ? 'The form data could not be read.'
+          : error.message;
+    if (request.url.startsWith('/api/')) return reply.code(status).send({ error: error.name, message });
+    return html(
+      reply,
+      messagePage(render, 'That did not work', [message], { link: { url: '/', label: 'Back to the start' } }),
+      status,
+    );
+  });
 
   // ---- signup ------------------------------------------------------------------------------------
   const signupPage = async (reply: FastifyReply, values: FormValues, errors = {}, status = 200) =>
@@ -113,12 +150,24 @@ export const subscriptionRoutes: FastifyPluginAsync<SubscriptionDeps> = async (a
 
   app.get('/', async (_request, reply) => signupPage(reply, {}));
 
-  app.post('/subscribe', { config: signupRateLimit, preValidation: csrf }, async (request, reply) => {
+  app.post('/subscribe', { onRequest: signupRateLimit, preValidation: csrf }, async (request, reply) => {
     const body = (request.body ?? {}) as Record<string, unknown>;
+    const pace = formPace(config, body.started);
     // Bots fill the hidden field or post instantly: they get the usual answer and nothing happens.
-    if (body.website || !isHumanPaced(config, body.started)) return html(reply, checkInbox());
+    if (body.website || pace === 'too-fast') {
+      await atLeast(ANSWER_MS, async () => undefined);
+      return html(reply, checkInbox());
+    }
+    if (pace === 'stale') {
+      return signupPage(
+        reply,
+        body,
+        { form: 'The form was open for a long time; please send it again.' },
+        400,
+      );
+    }
     const email = emailAddress.safeParse(body.email);
-    const prefs = preferencesInput.safeParse(body);
+    const prefs = await withKnownTopics(preferencesInput.safeParse(body));
     if (!email.success || !prefs.success) {
       const errors = {
         ...(prefs.success ? {} : fieldErrors(prefs.error)),
@@ -134,13 +183,21 @@ export const subscriptionRoutes: FastifyPluginAsync<SubscriptionDeps> = async (a
         429,
       );
     }
-    await enqueue(request, await signUp(db, config, email.data, prefs.data, consentOf(request)));
+    await atLeast(ANSWER_MS, async () =>
+      enqueue(request, await signUp(db, config, email.data, prefs.data, consentOf(request))),
+    );
     return html(reply, checkInbox());
   });
 
-  app.post('/api/v1/subscriptions', { config: signupRateLimit }, async (request, reply) => {
+  app.post('/api/v1/subscriptions', { onRequest: signupRateLimit }, async (request, reply) => {
+    // JSON only: a cross-site HTML form could post urlencoded here without a CORS preflight.
+    if (!String(request.headers['content-type'] ?? '').startsWith('application/json')) {
+      return reply
+        .code(415)
+        .send({ error: 'Unsupported Media Type', message: 'Send the subscription as application/json.' });
+    }
     const body = (request.body ?? {}) as Record<string, unknown>;
-    const parsed = z.object({ email: emailAddress }).and(preferencesInput).safeParse(body);
+    const parsed = await withKnownTopics(z.object({ email: emailAddress }).and(preferencesInput).safeParse(body));
     if (!parsed.success) {
       const problems = fieldErrors(parsed.error);
       return reply.code(400).send({
@@ -158,7 +215,7 @@ export const subscriptionRoutes: FastifyPluginAsync<SubscriptionDeps> = async (a
         .header('retry-after', '3600')
         .send({ error: 'Too Many Requests', message: 'Too many signups for this address; try again in an hour.' });
     }
-    await enqueue(request, await signUp(db, config, email, prefs, consentOf(request)));
+    await atLeast(ANSWER_MS, async () => enqueue(request, await signUp(db, config, email, prefs, consentOf(request))));
     return reply
       .code(202)
       .send({ message: 'Check your inbox: if the address can receive our emails, a confirmation is on its way.' });
@@ -333,7 +390,7 @@ export const subscriptionRoutes: FastifyPluginAsync<SubscriptionDeps> = async (a
           return html(
             reply,
             messagePage(render, 'Deleted', [
-              'Your subscription and its history are gone. We will not email this address again unless you sign up anew.',
+              'Your subscription and its history are gone. We keep only a one-way hash of the address, so it is never emailed again.',
             ]),
           );
         default: {
@@ -421,7 +478,7 @@ export const subscriptionRoutes: FastifyPluginAsync<SubscriptionDeps> = async (a
     ),
   );
 
-  app.post('/manage-link', { config: signupRateLimit, preValidation: csrf }, async (request, reply) => {
+  app.post('/manage-link', { onRequest: signupRateLimit, preValidation: csrf }, async (request, reply) => {
     const parsed = emailOnly.safeParse(request.body ?? {});
     if (!parsed.success) {
       return html(
@@ -434,9 +491,8 @@ export const subscriptionRoutes: FastifyPluginAsync<SubscriptionDeps> = async (a
         400,
       );
     }
-    if (await withinAddressLimit(parsed.data.email)) {
-      await enqueue(request, await requestManageLink(db, config, parsed.data.email));
-    }
+    // No per-address limit here (a stranger could spend it): the one-email-per-window rule protects the inbox.
+    await atLeast(ANSWER_MS, async () => enqueue(request, await requestManageLink(db, config, parsed.data.email)));
     return html(reply, checkInbox());
   });
 };

@@ -5,13 +5,13 @@ import path from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createLogger } from '../../src/logger.ts';
 import { claimDelivery, messageIdFor } from '../../src/modules/mail/deliveries.ts';
-import { sendDelivery, type SendDeps } from '../../src/modules/mail/send.ts';
+import { DeliveryBusyError, sendDelivery, type SendDeps } from '../../src/modules/mail/send.ts';
 import { compileEmailTemplates } from '../../src/modules/mail/templates.ts';
 import { classifySendFailure, createMailer } from '../../src/modules/mail/transport.ts';
 import { addressHash } from '../../src/modules/subscribers/address.ts';
 import { subscriptionEmail } from '../../src/modules/subscribers/emails.ts';
 import { preferencesInput } from '../../src/modules/subscribers/preferences.ts';
-import { signUp, suppressAddress } from '../../src/modules/subscribers/subscriptions.ts';
+import { markBounced, signUp } from '../../src/modules/subscribers/subscriptions.ts';
 import { testConfig } from '../helpers/config.ts';
 import { freePort } from '../helpers/net.ts';
 import { openTestDatabase } from '../helpers/postgres.ts';
@@ -36,7 +36,7 @@ describe('sending a delivery', () => {
       db: database.db,
       mailer: createMailer(config(), createLogger(config())),
       compose: (delivery) => subscriptionEmail(database.db, config(), templates, delivery),
-      onHardBounce: (address, reason) => suppressAddress(database.db, address, 'hard_bounce', reason),
+      onHardBounce: (address, reason) => markBounced(database.db, address, reason),
     };
   });
   afterAll(async () => {
@@ -85,6 +85,9 @@ describe('sending a delivery', () => {
     expect(await database.db.suppression.findUnique({ where: { addressHash: addressHash(email) } })).toMatchObject({
       reason: 'hard_bounce',
     });
+    const subscriber = await database.db.subscriber.findUniqueOrThrow({ where: { email }, include: { events: true } });
+    expect(subscriber.status).toBe('bounced');
+    expect(subscriber.events.map((e) => e.type)).toContain('bounce');
     // Signing up again sends nothing.
     expect(await signUp(database.db, config(), email, prefs, consent)).toBeUndefined();
   });
@@ -105,7 +108,8 @@ describe('sending a delivery', () => {
     const { id } = await newDelivery();
     // A worker claimed it and died without a word.
     expect(await claimDelivery(database.db, id)).not.toBeNull();
-    expect(await sendDelivery(deps, id)).toBe('not-claimed');
+    // While its lease runs, the job is retried later rather than completed.
+    await expect(sendDelivery(deps, id)).rejects.toThrow(DeliveryBusyError);
     await database.db.delivery.update({ where: { id }, data: { leaseUntil: new Date(Date.now() - 1) } });
     expect(await sendDelivery(deps, id)).toBe('sent');
     expect((await sink.waitForMessages(1))[0]!.messageId).toBe(messageIdFor(id, 'https://papers.example.org'));

@@ -38,6 +38,17 @@ describe('signup abuse protections', () => {
     expect(await t.database.db.delivery.count({ where: { subscriber: { email: { startsWith: 'flood' } } } })).toBe(
       limit,
     );
+    // The budget is shared by every way of asking for email: the form now gets a page saying so.
+    const form = await t.app.inject({
+      method: 'POST',
+      url: '/subscribe',
+      remoteAddress: '192.0.2.50',
+      headers: { accept: 'text/html', 'content-type': 'application/x-www-form-urlencoded' },
+      payload: 'email=x%40example.org',
+    });
+    expect(form.statusCode).toBe(429);
+    expect(form.headers['content-type']).toContain('text/html');
+    expect(Number(form.headers['retry-after'])).toBeGreaterThan(0);
     // Another IP is not affected.
     expect((await signup('other@example.org', '192.0.2.51')).statusCode).toBe(202);
   });
@@ -47,6 +58,9 @@ describe('signup abuse protections', () => {
     for (let i = 0; i < t.config.SIGNUP_RATE_PER_ADDRESS + 2; i++)
       statuses.push((await signup('target@example.org', `198.18.0.${i + 1}`)).statusCode);
     expect(statuses.filter((status) => status === 429)).toHaveLength(2);
+    const refused = await signup('target@example.org', '198.18.1.1');
+    expect(refused.statusCode).toBe(429);
+    expect(refused.headers['retry-after']).toBe('3600');
   });
 
   it('allows the signup API from configured origins only', async () => {

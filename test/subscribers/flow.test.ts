@@ -4,6 +4,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createLogger } from '../../src/logger.ts';
 import { addressHash } from '../../src/modules/subscribers/address.ts';
 import { subscriberLink } from '../../src/modules/subscribers/emails.ts';
+import { formStamp } from '../../src/routes/forms.ts';
 import { signToken } from '../../src/modules/subscribers/tokens.ts';
 import { startWorkers, type RunningWorkers } from '../../workers/index.ts';
 import { createMailWorker } from '../../workers/mail.worker.ts';
@@ -95,10 +96,19 @@ describe('subscription flow', () => {
   it('answers a new, a pending, an active and a suppressed address with the same bytes', async () => {
     await db().suppression.create({ data: { addressHash: addressHash('gone@example.org'), reason: 'hard_bounce' } });
     await signUpWithForm(t.app, t.config, { email: 'pending@example.org', topics: 'model-merging' });
+    await db().subscriber.create({ data: { email: 'left@example.org', status: 'unsubscribed' } });
     const bodies: string[] = [];
     const json: string[] = [];
-    for (const email of ['new@example.org', 'pending@example.org', 'Ada@example.org', 'gone@example.org']) {
-      bodies.push((await signUpWithForm(t.app, t.config, { email, topics: 'model-merging' })).body);
+    for (const email of [
+      'new@example.org',
+      'pending@example.org',
+      'Ada@example.org',
+      'gone@example.org',
+      'left@example.org',
+    ]) {
+      const form = await signUpWithForm(t.app, t.config, { email, topics: 'model-merging' });
+      expect(form.statusCode).toBe(200);
+      bodies.push(form.body);
       const api = await t.app.inject({
         method: 'POST',
         url: '/api/v1/subscriptions',
@@ -112,7 +122,7 @@ describe('subscription flow', () => {
 
     // What happened differs: confirmations for the new and pending ones, a manage link for the active one,
     // nothing for the suppressed one; and one email per address per window, however often they ask.
-    const messages = await sink.waitForMessages(3);
+    const messages = await sink.waitForMessages(4);
     await new Promise((resolve) => setTimeout(resolve, 500));
     const byRecipient = Object.fromEntries(
       sink.messages.map((m): [string, string | undefined] => [m.envelope.to[0]!, m.subject]),
@@ -121,8 +131,9 @@ describe('subscription flow', () => {
       'pending@example.org': 'Confirm your Paperboy subscription',
       'new@example.org': 'Confirm your Paperboy subscription',
       'Ada@example.org': 'Your Paperboy settings link',
+      'left@example.org': 'Confirm your Paperboy subscription',
     });
-    expect(messages).toHaveLength(3);
+    expect(messages).toHaveLength(4);
     expect(await db().subscriber.count({ where: { email: 'gone@example.org' } })).toBe(0);
   });
 
@@ -140,6 +151,26 @@ describe('subscription flow', () => {
     expect(await db().subscriber.count({ where: { email: 'not-an-address' } })).toBe(0);
   });
 
+  it('refuses unknown topics next to the field, and JSON that is not JSON', async () => {
+    const form = await signUpWithForm(t.app, t.config, { email: 'typo@example.org', topics: 'no-such-topic' });
+    expect(form.statusCode).toBe(400);
+    expect(form.body).toContain('Unknown topic: no-such-topic.');
+    const api = await t.app.inject({
+      method: 'POST',
+      url: '/api/v1/subscriptions',
+      payload: { email: 'typo@example.org', topics: ['nope'] },
+    });
+    expect(api.statusCode).toBe(400);
+    const urlencoded = await t.app.inject({
+      method: 'POST',
+      url: '/api/v1/subscriptions',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      payload: 'email=typo%40example.org&topics=model-merging',
+    });
+    expect(urlencoded.statusCode).toBe(415);
+    expect(await db().subscriber.count({ where: { email: 'typo@example.org' } })).toBe(0);
+  });
+
   it('ignores bots: a filled honeypot or a form posted at once gets the usual answer and creates nothing', async () => {
     const trap = await signUpWithForm(t.app, t.config, {
       email: 'bot1@example.org',
@@ -150,11 +181,25 @@ describe('subscription flow', () => {
     const instant = await postForm(t.app, '/subscribe', session, {
       email: 'bot2@example.org',
       topics: 'model-merging',
-      started: String(Date.now()),
+      started: formStamp(t.config),
     });
     expect(trap.body).toContain('Check your inbox');
     expect(instant.body).toBe(trap.body);
     expect(await db().subscriber.count({ where: { email: { startsWith: 'bot' } } })).toBe(0);
+  });
+
+  it('asks a person whose form stamp is missing, forged or a day old to send it again', async () => {
+    const session = await openForm(t.app, '/');
+    for (const started of ['', 'forged.stamp', formStamp(t.config, Date.now() - 25 * 3_600_000)]) {
+      const response = await postForm(t.app, '/subscribe', session, {
+        email: 'slow@example.org',
+        topics: 'model-merging',
+        started,
+      });
+      expect(response.statusCode).toBe(400);
+      expect(response.body).toContain('please send it again');
+      expect(response.body).toContain('value="slow@example.org"');
+    }
   });
 
   it('refuses a form post without its CSRF token', async () => {
@@ -247,7 +292,12 @@ describe('subscription flow', () => {
   it('signs out every link on request and emails a fresh one', async () => {
     const sub = await subscriberOf('pending@example.org');
     await db().subscriber.update({ where: { id: sub.id }, data: { status: 'active' } });
-    const managePath = new URL(subscriberLink(t.config, sub, 'manage')).pathname;
+    // The usual path: ask for a link, open it, sign out. The fresh email must go out all the same.
+    const ask = await openForm(t.app, '/manage-link');
+    await postForm(t.app, '/manage-link', ask, { email: 'pending@example.org' });
+    const [linkEmail] = await sink.waitForMessages(1);
+    sink.reset();
+    const managePath = linksIn(linkEmail!, PUBLIC_URL)[0]!;
     const page = await openForm(t.app, managePath);
     const done = await postForm(t.app, managePath, page, { action: 'revoke-links' });
     expect(done.body).toContain('Every link signed out');
@@ -259,6 +309,36 @@ describe('subscription flow', () => {
     await db().subscriber.update({ where: { id: sub.id }, data: { status: 'pending' } });
   });
 
+  it('takes the one-click POST urlencoded too, without a cookie', async () => {
+    const sub = await subscriberOf('pending@example.org');
+    const url = new URL(subscriberLink(t.config, sub, 'unsubscribe')).pathname;
+    const response = await t.app.inject({
+      method: 'POST',
+      url,
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      payload: 'List-Unsubscribe=One-Click',
+    });
+    expect(response.statusCode).toBe(200);
+    expect((await subscriberOf('pending@example.org')).status).toBe('unsubscribed');
+    await db().subscriber.update({ where: { id: sub.id }, data: { status: 'pending', unsubscribedAt: null } });
+  });
+
+  it('answers a malformed multipart body with a 400, not a 500', async () => {
+    const sub = await subscriberOf('pending@example.org');
+    const url = new URL(subscriberLink(t.config, sub, 'unsubscribe')).pathname;
+    for (const [type, payload] of [
+      ['multipart/form-data', 'x'],
+      [
+        'multipart/form-data; boundary=abc',
+        '--abc\r\nContent-Disposition: form-data; name="List-Unsubscribe"\r\n\r\nOne-',
+      ],
+    ]) {
+      const response = await t.app.inject({ method: 'POST', url, headers: { 'content-type': type! }, payload });
+      expect(response.statusCode, type).toBe(400);
+    }
+    expect((await subscriberOf('pending@example.org')).status).toBe('pending');
+  });
+
   it('resubscribing works and revokes every link from before', async () => {
     const before = await subscriberOf('Ada@example.org');
     const oldManage = new URL(subscriberLink(t.config, before, 'manage')).pathname;
@@ -268,6 +348,10 @@ describe('subscription flow', () => {
     const refused = await t.app.inject(oldManage);
     expect(refused.statusCode).toBe(410);
     expect(refused.body).toContain('a newer email has replaced it');
+    // A new confirmation goes out even within the window of the earlier emails, whose links no longer work.
+    const [confirmation] = await sink.waitForMessages(1);
+    expect(confirmation!.subject).toBe('Confirm your Paperboy subscription');
+    expect((await t.app.inject(linksIn(confirmation!, PUBLIC_URL)[0]!)).statusCode).toBe(200);
   });
 
   it('refuses tampered, expired, wrong-purpose, revoked and unknown links with a clear page, never a 500', async () => {
@@ -329,6 +413,20 @@ describe('subscription flow', () => {
     expect(sink.messages).toEqual([]);
   });
 
+  it('sends a delivery left unfinished even when its queue job already completed (the reconciler replaces it)', async () => {
+    sink.reset();
+    await signUpWithForm(t.app, t.config, { email: 'stuck@example.org', topics: 'model-merging' });
+    await sink.waitForMessages(1);
+    const delivery = await db().delivery.findFirstOrThrow({ where: { subscriber: { email: 'stuck@example.org' } } });
+    // Its job is completed in Redis; now the row says it still has to go (as after a lease ran out).
+    await db().delivery.update({ where: { id: delivery.id }, data: { status: 'pending', messageId: null } });
+    const [again] = await sink.waitForMessages(2);
+    expect(again!.envelope.to).toEqual(['stuck@example.org']);
+    await expect
+      .poll(async () => (await db().delivery.findUniqueOrThrow({ where: { id: delivery.id } })).status)
+      .toBe('sent');
+  });
+
   it('never changes anything on GET: every link in every email and page', async () => {
     sink.reset();
     await signUpWithForm(t.app, t.config, { email: 'crawler@example.org', topics: 'model-merging' });
@@ -346,6 +444,7 @@ describe('subscription flow', () => {
       JSON.stringify(
         await Promise.all([
           db().subscriber.findMany({ orderBy: { id: 'asc' } }),
+          db().delivery.findMany({ orderBy: { id: 'asc' } }),
           db().subscriberTopic.count(),
           db().event.count(),
           db().suppression.count(),

@@ -16,6 +16,14 @@ export interface SendDeps {
 
 export type SendResult = 'sent' | 'skipped' | 'failed' | 'not-claimed';
 
+/** Another worker holds the delivery's lease: try again after it could have run out. */
+export class DeliveryBusyError extends Error {
+  constructor(deliveryId: string) {
+    super(`delivery ${deliveryId} is being sent by another worker`);
+    this.name = 'DeliveryBusyError';
+  }
+}
+
 /**
  * Sends a delivery if no one else has it. A failure that may pass (4xx, network, authentication) puts the
  * delivery back and rethrows, so the queue retries it with backoff; a 5xx for the recipient is final.
@@ -26,7 +34,12 @@ export type SendResult = 'sent' | 'skipped' | 'failed' | 'not-claimed';
  */
 export async function sendDelivery(deps: SendDeps, deliveryId: string): Promise<SendResult> {
   const delivery = await claimDelivery(deps.db, deliveryId);
-  if (!delivery) return 'not-claimed';
+  if (!delivery) {
+    // Done, or held by a live lease (its worker may still die): only the latter is worth retrying.
+    const current = await deps.db.delivery.findUnique({ where: { id: deliveryId }, select: { status: true } });
+    if (current?.status === 'sending') throw new DeliveryBusyError(deliveryId);
+    return 'not-claimed';
+  }
   const composed = await deps.compose(delivery);
   if ('skip' in composed) {
     await finishDelivery(deps.db, delivery.id, 'skipped', composed.skip);

@@ -21,16 +21,26 @@ export async function recordEvent(db: DbClient, subscriberId: string | null, typ
   await db.event.create({ data: { subscriberId, type, data } });
 }
 
-/** Transactional emails are keyed by time window: the unique key allows one per address per window. */
-export function mailWindowKey(now: Date, windowMinutes: number): string {
+/**
+ * Transactional emails are keyed by time window and token version: the unique key allows one per address
+ * per window, and a revocation (which makes the last email's links useless) starts a new one.
+ */
+export function mailWindowKey(now: Date, windowMinutes: number, tokenVersion: number): string {
   const windowMs = windowMinutes * 60_000;
-  return new Date(Math.floor(now.getTime() / windowMs) * windowMs).toISOString();
+  return `v${tokenVersion}:${new Date(Math.floor(now.getTime() / windowMs) * windowMs).toISOString()}`;
 }
 
-async function queueMail(db: DbClient, subscriberId: string, kind: DeliveryKind, now: Date, windowMinutes: number) {
+async function queueMail(
+  db: DbClient,
+  subscriber: { id: string; tokenVersion: number },
+  kind: DeliveryKind,
+  now: Date,
+  windowMinutes: number,
+) {
   const rows = await db.$queryRaw<{ id: string }[]>`
     INSERT INTO delivery (subscriber_id, kind, digest_key, due_at, updated_at)
-    VALUES (${subscriberId}::uuid, ${kind}::delivery_kind, ${mailWindowKey(now, windowMinutes)}, ${now}, now())
+    VALUES (${subscriber.id}::uuid, ${kind}::delivery_kind, ${mailWindowKey(now, windowMinutes, subscriber.tokenVersion)},
+            ${now}, now())
     ON CONFLICT (subscriber_id, kind, digest_key) DO NOTHING
     RETURNING id`;
   return rows[0]?.id;
@@ -77,9 +87,9 @@ export async function signUp(
   now: Date = new Date(),
 ): Promise<string | undefined> {
   return db.$transaction(async (tx) => {
-    if (await tx.suppression.findUnique({ where: { addressHash: addressHash(email) } })) return undefined;
-    // Serialise signups of one address, so two at once cannot both create it.
+    // Serialise signups of one address (and its deletion), so two at once cannot both create it.
     await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtext(${`signup:${addressHash(email)}`}))`;
+    if (await tx.suppression.findUnique({ where: { addressHash: addressHash(email) } })) return undefined;
     const existing = await tx.subscriber.findUnique({ where: { email } });
     const consentColumns = {
       consentAt: now,
@@ -89,7 +99,7 @@ export async function signUp(
     };
     if (existing?.status === 'active') {
       await recordEvent(tx, existing.id, 'signup_while_active', { ip: consent.ip });
-      return queueMail(tx, existing.id, 'manage_link', now, config.CONFIRM_EMAIL_WINDOW_MINUTES);
+      return queueMail(tx, existing, 'manage_link', now, config.CONFIRM_EMAIL_WINDOW_MINUTES);
     }
     let subscriber: Subscriber;
     if (!existing) {
@@ -112,12 +122,13 @@ export async function signUp(
       });
     }
     await setTopics(tx, subscriber.id, prefs.topics);
-    await recordEvent(tx, subscriber.id, existing ? 'resubscribe' : 'signup', {
+    const event = !existing ? 'signup' : existing.status === 'pending' ? 'signup_again' : 'resubscribe';
+    await recordEvent(tx, subscriber.id, event, {
       ip: consent.ip,
       formVersion: consent.formVersion,
       topics: prefs.topics,
     });
-    return queueMail(tx, subscriber.id, 'confirm', now, config.CONFIRM_EMAIL_WINDOW_MINUTES);
+    return queueMail(tx, subscriber, 'confirm', now, config.CONFIRM_EMAIL_WINDOW_MINUTES);
   });
 }
 
@@ -165,15 +176,16 @@ export async function subscriberForLink(
 /** Activates a pending subscription. Confirming twice is fine; confirming a cancelled one is not. */
 export async function confirmSubscription(db: Database, keys: Keys, token: string, ip: string, now = new Date()) {
   return db.$transaction(async (tx) => {
-    const { subscriber } = await subscriberForLink(tx, keys, token, 'confirm', now);
-    if (subscriber.status === 'active') return subscriber;
-    if (subscriber.status !== 'pending') throw new LinkError('revoked');
-    const confirmed = await tx.subscriber.update({
-      where: { id: subscriber.id },
+    const { subscriber, claims } = await subscriberForLink(tx, keys, token, 'confirm', now);
+    // Conditional, so an unsubscribe committed meanwhile is never undone by a late confirmation.
+    const { count } = await tx.subscriber.updateMany({
+      where: { id: subscriber.id, status: 'pending', tokenVersion: claims.version },
       data: { status: 'active', confirmedAt: now, confirmedIp: ip },
     });
-    await recordEvent(tx, subscriber.id, 'confirm', { ip });
-    return confirmed;
+    const current = await tx.subscriber.findUniqueOrThrow({ where: { id: subscriber.id } });
+    if (count === 0 && current.status !== 'active') throw new LinkError('revoked');
+    if (count > 0) await recordEvent(tx, subscriber.id, 'confirm', { ip });
+    return current;
   });
 }
 
@@ -187,7 +199,7 @@ export async function resendConfirmation(
   const subscriber = await db.subscriber.findUnique({ where: { id: subscriberId } });
   if (subscriber?.status !== 'pending') return undefined;
   if (await db.suppression.findUnique({ where: { addressHash: addressHash(subscriber.email) } })) return undefined;
-  return queueMail(db, subscriber.id, 'confirm', now, config.CONFIRM_EMAIL_WINDOW_MINUTES);
+  return queueMail(db, subscriber, 'confirm', now, config.CONFIRM_EMAIL_WINDOW_MINUTES);
 }
 
 /** "Email me my manage link": the same answer whatever the address, a link only for active readers. */
@@ -200,7 +212,7 @@ export async function requestManageLink(
   const subscriber = await db.subscriber.findUnique({ where: { email } });
   if (!subscriber || subscriber.status !== 'active') return undefined;
   if (await db.suppression.findUnique({ where: { addressHash: addressHash(email) } })) return undefined;
-  return queueMail(db, subscriber.id, 'manage_link', now, config.CONFIRM_EMAIL_WINDOW_MINUTES);
+  return queueMail(db, subscriber, 'manage_link', now, config.CONFIRM_EMAIL_WINDOW_MINUTES);
 }
 
 export async function updatePreferences(db: Database, subscriberId: string, prefs: Preferences) {
@@ -229,9 +241,12 @@ export async function revokeLinks(
   now = new Date(),
 ) {
   return db.$transaction(async (tx) => {
-    await tx.subscriber.update({ where: { id: subscriberId }, data: { tokenVersion: { increment: 1 } } });
+    const subscriber = await tx.subscriber.update({
+      where: { id: subscriberId },
+      data: { tokenVersion: { increment: 1 } },
+    });
     await recordEvent(tx, subscriberId, 'links_revoked');
-    return queueMail(tx, subscriberId, 'manage_link', now, config.CONFIRM_EMAIL_WINDOW_MINUTES);
+    return queueMail(tx, subscriber, 'manage_link', now, config.CONFIRM_EMAIL_WINDOW_MINUTES);
   });
 }
 
@@ -289,10 +304,23 @@ export async function suppressAddress(db: DbClient, email: string, reason: Suppr
   });
 }
 
+/** The mail server said the address does not exist: never mail it again, and say why in its history. */
+export async function markBounced(db: Database, email: string, reason: string) {
+  await db.$transaction(async (tx) => {
+    await suppressAddress(tx, email, 'hard_bounce', reason.slice(0, 500));
+    const subscriber = await tx.subscriber.findUnique({ where: { email } });
+    if (!subscriber) return;
+    await tx.subscriber.update({ where: { id: subscriber.id }, data: { status: 'bounced' } });
+    await recordEvent(tx, subscriber.id, 'bounce', { type: 'hard', reason: reason.slice(0, 500) });
+  });
+}
+
 /** "Delete me": the subscriber and its history go; only a hash stays, so the address is never mailed by mistake. */
 export async function forgetSubscriber(db: Database, subscriberId: string) {
   await db.$transaction(async (tx) => {
     const subscriber = await tx.subscriber.findUniqueOrThrow({ where: { id: subscriberId } });
+    // The signup lock: a signup of this address cannot slip in between the suppression and the delete.
+    await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtext(${`signup:${addressHash(subscriber.email)}`}))`;
     await suppressAddress(tx, subscriber.email, 'forgotten');
     await tx.subscriber.delete({ where: { id: subscriberId } });
     await recordEvent(tx, null, 'forgotten');
