@@ -159,12 +159,7 @@ export const subscriptionRoutes: FastifyPluginAsync<SubscriptionDeps> = async (a
       return html(reply, checkInbox());
     }
     if (pace === 'stale') {
-      return signupPage(
-        reply,
-        body,
-        { form: 'The form was open for a long time; please send it again.' },
-        400,
-      );
+      return signupPage(reply, body, { form: 'The form was open for a long time; please send it again.' }, 400);
     }
     const email = emailAddress.safeParse(body.email);
     const prefs = await withKnownTopics(preferencesInput.safeParse(body));
