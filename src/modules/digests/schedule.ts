@@ -1,0 +1,65 @@
+// Which readers are due a digest now: Postgres does the time-zone and DST arithmetic, and the unique key
+// (subscriber, kind, digest key) makes a second digest for the same local date or ISO week impossible.
+import type { Database } from '../../db/client.ts';
+
+export const SCHEDULE_PAGE_SIZE = 1_000;
+
+export interface ScheduleOptions {
+  now?: Date;
+  /** A digest not sent within this many hours after the send hour is no longer created (nor sent late). */
+  cutoffHours: number;
+  pageSize?: number;
+}
+
+/**
+ * Creates the digest deliveries that are due at `now`, a page of readers at a time, handing each page's
+ * new delivery ids to `enqueue` before the next. Returns how many were created. Safe to run from several
+ * schedulers at once: `ON CONFLICT DO NOTHING` lets exactly one of them create each delivery.
+ */
+export async function scheduleDueDigests(
+  db: Database,
+  enqueue: (deliveryIds: string[]) => Promise<void>,
+  { now = new Date(), cutoffHours, pageSize = SCHEDULE_PAGE_SIZE }: ScheduleOptions,
+): Promise<number> {
+  let created = 0;
+  let after = '00000000-0000-0000-0000-000000000000';
+  for (;;) {
+    // One statement per page: the readers due now (local hour reached on a day their frequency includes,
+    // within the cut-off), their digest key (local date, or ISO week for weekly), and the insert.
+    const rows = await db.$queryRaw<{ id: string | null; last: string }[]>`
+      WITH page AS (
+        SELECT s.id, s.frequency, s.send_hour, s.weekly_day, s.time_zone,
+               (${now}::timestamptz AT TIME ZONE s.time_zone) AS local
+          FROM subscriber s
+         WHERE s.status = 'active' AND s.paused_at IS NULL AND s.id > ${after}::uuid
+         ORDER BY s.id
+         LIMIT ${pageSize}
+      ), due AS (
+        SELECT p.id,
+               CASE WHEN p.frequency = 'weekly' THEN to_char(p.local, 'IYYY-"W"IW') ELSE to_char(p.local, 'YYYY-MM-DD') END AS digest_key,
+               ((date_trunc('day', p.local) + make_interval(hours => p.send_hour)) AT TIME ZONE p.time_zone) AS due_at
+          FROM page p
+         WHERE extract(hour FROM p.local) >= p.send_hour
+           AND CASE p.frequency
+                 WHEN 'daily' THEN true
+                 WHEN 'weekdays' THEN extract(isodow FROM p.local) <= 5
+                 ELSE extract(isodow FROM p.local) = coalesce(p.weekly_day, 1)
+               END
+      ), inserted AS (
+        INSERT INTO delivery (subscriber_id, kind, digest_key, due_at, updated_at)
+        SELECT id, 'digest', digest_key, due_at, now() FROM due
+         WHERE ${now}::timestamptz < due_at + make_interval(hours => ${cutoffHours})
+        ON CONFLICT (subscriber_id, kind, digest_key) DO NOTHING
+        RETURNING id
+      ), last AS (SELECT id::text AS id FROM page ORDER BY id DESC LIMIT 1)
+      SELECT inserted.id::text AS id, (SELECT id FROM last) AS last FROM inserted
+      UNION ALL
+      SELECT NULL, (SELECT id FROM last) WHERE NOT EXISTS (SELECT 1 FROM inserted)`;
+    const ids = rows.flatMap((row) => (row.id ? [row.id] : []));
+    if (ids.length) await enqueue(ids);
+    created += ids.length;
+    const last = rows[0]?.last;
+    if (!last) return created;
+    after = last;
+  }
+}

@@ -1,0 +1,112 @@
+// The scheduler, driven by a fixed clock minute by minute through 2026's DST changes: one digest per
+// reader per local day, at the reader's own hour, whatever the offset or the season.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { scheduleDueDigests } from '../../src/modules/digests/schedule.ts';
+import { openTestDatabase } from '../helpers/postgres.ts';
+
+type TestDb = Awaited<ReturnType<typeof openTestDatabase>>;
+const ZONES = ['America/New_York', 'Asia/Kathmandu', 'Pacific/Kiritimati', 'Australia/Lord_Howe'];
+
+const formats = new Map<string, Intl.DateTimeFormat>();
+/** The local date (YYYY-MM-DD) and hour of an instant in a zone, as Node's own time zone data sees it. */
+function local(instant: Date, zone: string) {
+  let format = formats.get(zone);
+  if (!format) {
+    format = new Intl.DateTimeFormat('en-CA', {
+      timeZone: zone,
+      year: 'numeric',
+      month: '2-digit',
+      day: '2-digit',
+      hour: '2-digit',
+      hourCycle: 'h23',
+    });
+    formats.set(zone, format);
+  }
+  const parts = Object.fromEntries(format.formatToParts(instant).map((p) => [p.type, p.value]));
+  return { date: `${parts.year}-${parts.month}-${parts.day}`, hour: Number(parts.hour) };
+}
+
+describe('digest scheduling', () => {
+  let database: TestDb;
+  beforeAll(async () => {
+    database = await openTestDatabase();
+  });
+  afterAll(async () => {
+    await database.close();
+  });
+
+  it(
+    'creates exactly one digest per reader per local day across the DST changes of 2026',
+    async () => {
+      const db = database.db;
+      const readers = await Promise.all(
+        ZONES.map((timeZone) =>
+          db.subscriber.create({
+            data: { email: `${timeZone.replace('/', '.')}@example.org`, status: 'active', timeZone, sendHour: 7 },
+          }),
+        ),
+      );
+      // Around US spring-forward and fall-back, and Lord Howe's half-hour changes (April and October).
+      const windows = [
+        ['2026-03-07T00:00:00Z', '2026-03-10T00:00:00Z'],
+        ['2026-04-03T12:00:00Z', '2026-04-06T12:00:00Z'],
+        ['2026-10-02T12:00:00Z', '2026-10-05T12:00:00Z'],
+        ['2026-10-31T00:00:00Z', '2026-11-03T00:00:00Z'],
+      ];
+      const expected = new Map<string, Set<string>>(readers.map((r) => [r.id, new Set()]));
+      // The windows are independent, so they run side by side; within one, the clock moves a minute a tick.
+      await Promise.all(
+        windows.map(async ([from, to]) => {
+          for (let t = Date.parse(from!); t < Date.parse(to!); t += 60_000) {
+            const now = new Date(t);
+            await scheduleDueDigests(db, async () => {}, { now, cutoffHours: 12 });
+            // What a person expects: a digest for each local date whose 07:00 passed (within the cut-off).
+            for (const reader of readers) {
+              const { date, hour } = local(now, reader.timeZone);
+              if (hour >= 7 && hour < 19) expected.get(reader.id)!.add(date);
+            }
+          }
+        }),
+      );
+      const deliveries = await db.delivery.findMany({ where: { kind: 'digest' } });
+      for (const reader of readers) {
+        const keys = deliveries.filter((d) => d.subscriberId === reader.id).map((d) => d.digestKey);
+        expect(keys.length, reader.timeZone).toBe(new Set(keys).size);
+        expect(new Set(keys), reader.timeZone).toEqual(expected.get(reader.id));
+        // Due exactly at 07:00 local time, whatever the offset that day.
+        for (const delivery of deliveries.filter((d) => d.subscriberId === reader.id)) {
+          expect(local(delivery.dueAt, reader.timeZone).hour, `${reader.timeZone} ${delivery.digestKey}`).toBe(7);
+        }
+      }
+    },
+    5 * 60_000,
+  );
+
+  it('honours weekdays, weekly ISO weeks, pauses, catch-up after downtime and the cut-off', async () => {
+    const db = database.db;
+    const make = (email: string, data: object) =>
+      db.subscriber.create({ data: { email, status: 'active', timeZone: 'Europe/Vienna', sendHour: 7, ...data } });
+    const weekdays = await make('weekdays@example.org', { frequency: 'weekdays' });
+    const weekly = await make('weekly@example.org', { frequency: 'weekly', weeklyDay: 3 });
+    const paused = await make('paused@example.org', { pausedAt: new Date() });
+    const late = await make('late@example.org', {});
+    const tooLate = await make('toolate@example.org', {});
+    const keysOf = async (id: string) =>
+      (await db.delivery.findMany({ where: { subscriberId: id }, orderBy: { digestKey: 'asc' } })).map(
+        (d) => d.digestKey,
+      );
+    const tick = (iso: string) => scheduleDueDigests(db, async () => {}, { now: new Date(iso), cutoffHours: 12 });
+
+    // Saturday 2026-12-05 to Thursday 2026-12-10, once a day at 08:00 Vienna (07:00 UTC).
+    for (const day of ['05', '06', '07', '08', '09', '10']) await tick(`2026-12-${day}T07:00:00Z`);
+    expect(await keysOf(weekdays.id)).toEqual(['2026-12-07', '2026-12-08', '2026-12-09', '2026-12-10']);
+    expect(await keysOf(weekly.id)).toEqual(['2026-W50']);
+    expect(await keysOf(paused.id)).toEqual([]);
+
+    // Down at 07:00 on Friday: the tick at 15:00 local catches up; one at 20:00 (13 h late) does not.
+    await tick('2026-12-11T14:00:00Z');
+    expect(await keysOf(late.id)).toEqual(['2026-12-11']);
+    await tick('2026-12-12T19:00:00Z');
+    expect(await keysOf(tooLate.id)).toEqual(['2026-12-11']);
+  });
+});
