@@ -24,7 +24,7 @@ import { assetRoutes } from './routes/assets.ts';
 import { subscriptionRoutes } from './routes/subscriptions.ts';
 import { loadPages } from './views.ts';
 import { createCommandConnection } from './queues/connection.ts';
-import { createMailQueue } from './queues/mail.ts';
+import { createMailQueue } from './queues/deliveries.ts';
 import { opsRoutes } from './routes/ops.ts';
 import { isPlainText } from './text.ts';
 import { paperRoutes } from './routes/papers.ts';

@@ -147,6 +147,8 @@ const schema = z.object({
     .default('')
     .transform(list)
     .pipe(z.array(url(['http:', 'https:'], 'https://blog.example.org').transform((value) => new URL(value).origin))),
+  /** A digest not sent within this many hours after the reader's send hour is skipped, not sent late. */
+  DIGEST_CUTOFF_HOURS: positiveInt(12),
   WORKER_CONCURRENCY: positiveInt(8),
   SEND_RATE_PER_SECOND: positiveInt(50),
   SHUTDOWN_TIMEOUT_MS: positiveInt(25_000),

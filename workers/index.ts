@@ -7,7 +7,9 @@ import { createQueueConnection } from '../src/queues/connection.ts';
 import type { QueueContext } from '../src/queues/index.ts';
 import { exitGracefullyOnSignal, loadConfigOrExit } from '../src/runtime.ts';
 import { ingestWorker } from './ingest.worker.ts';
+import { digestWorker } from './digest.worker.ts';
 import { mailWorker } from './mail.worker.ts';
+import { scheduleWorker } from './schedule.worker.ts';
 
 export interface WorkerDeps {
   config: Config;
@@ -20,7 +22,7 @@ export interface WorkerDeps {
 export type WorkerFactory = (deps: WorkerDeps) => Worker | Promise<Worker>;
 
 /** The workers a Paperboy worker process runs; each feature adds its queue's factory here. */
-export const WORKERS: WorkerFactory[] = [ingestWorker, mailWorker];
+export const WORKERS: WorkerFactory[] = [ingestWorker, mailWorker, scheduleWorker, digestWorker];
 
 export interface RunningWorkers {
   workers: Worker[];

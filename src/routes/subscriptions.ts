@@ -9,7 +9,7 @@ import { z } from 'zod';
 import type { Config } from '../config.ts';
 import type { Database } from '../db/client.ts';
 import { isUnreadableForm } from '../errors.ts';
-import { mailJobOptions, type MailJob } from '../queues/mail.ts';
+import { deliveryJobOptions, type DeliveryJob } from '../queues/deliveries.ts';
 import type { Subscriber } from '../generated/prisma/client.ts';
 import { addressHash, emailAddress } from '../modules/subscribers/address.ts';
 import { subscriberLink } from '../modules/subscribers/emails.ts';
@@ -37,7 +37,7 @@ export interface SubscriptionDeps {
   config: Config;
   db: Database;
   redis: Redis;
-  mailQueue: Queue<MailJob>;
+  mailQueue: Queue<DeliveryJob>;
   render: RenderPage;
 }
 
@@ -72,7 +72,7 @@ export const subscriptionRoutes: FastifyPluginAsync<SubscriptionDeps> = async (a
   const enqueue = async (request: FastifyRequest, deliveryId: string | undefined) => {
     if (!deliveryId) return;
     await deps.mailQueue
-      .add('send', { deliveryId }, mailJobOptions(deliveryId))
+      .add('send', { deliveryId }, deliveryJobOptions(deliveryId))
       .catch((error: unknown) =>
         request.log.warn({ err: error, deliveryId }, 'could not queue an email; the reconciler will'),
       );

@@ -14,6 +14,7 @@ export interface ClaimedDelivery {
   kind: DeliveryKind;
   digestKey: string;
   attempts: number;
+  dueAt: Date;
 }
 
 /** Claims a delivery for sending; null when it is done or another worker holds an unexpired lease. */
@@ -24,14 +25,23 @@ export async function claimDelivery(db: Database, id: string, now: Date = new Da
        SET status = 'sending', lease_until = ${leaseUntil}, attempts = attempts + 1, updated_at = now()
      WHERE id = ${id}::uuid
        AND (status = 'pending' OR (status = 'sending' AND lease_until < ${now}))
-    RETURNING id, subscriber_id AS "subscriberId", kind, digest_key AS "digestKey", attempts`;
+    RETURNING id, subscriber_id AS "subscriberId", kind, digest_key AS "digestKey", attempts, due_at AS "dueAt"`;
   return rows[0] ?? null;
 }
 
-export async function markSent(db: Database, id: string, messageId: string): Promise<void> {
-  await db.delivery.update({
-    where: { id },
-    data: { status: 'sent', messageId, sentAt: new Date(), leaseUntil: null, lastError: null },
+/** Records a sent delivery and, for a digest, its papers: never sent to this reader again. One transaction. */
+export async function markSent(db: Database, id: string, messageId: string, paperIds: string[] = []): Promise<void> {
+  await db.$transaction(async (tx) => {
+    const delivery = await tx.delivery.update({
+      where: { id },
+      data: { status: 'sent', messageId, sentAt: new Date(), leaseUntil: null, lastError: null, paperIds },
+    });
+    if (paperIds.length) {
+      await tx.sentPaper.createMany({
+        data: paperIds.map((paperId) => ({ subscriberId: delivery.subscriberId, paperId, deliveryId: id })),
+        skipDuplicates: true,
+      });
+    }
   });
 }
 

@@ -3,7 +3,8 @@ import type { Database } from '../../db/client.ts';
 import { claimDelivery, finishDelivery, markSent, releaseDelivery, type ClaimedDelivery } from './deliveries.ts';
 import { classifySendFailure, type MailMessage, type Mailer } from './transport.ts';
 
-export type Composed = { message: MailMessage } | { skip: string };
+/** The message to send (and, for a digest, the papers it carries), or why not to send it. */
+export type Composed = { message: MailMessage; paperIds?: string[] } | { skip: string };
 
 export interface SendDeps {
   db: Database;
@@ -40,7 +41,14 @@ export async function sendDelivery(deps: SendDeps, deliveryId: string): Promise<
     if (current?.status === 'sending') throw new DeliveryBusyError(deliveryId);
     return 'not-claimed';
   }
-  const composed = await deps.compose(delivery);
+  let composed: Composed;
+  try {
+    composed = await deps.compose(delivery);
+  } catch (error) {
+    // A bug or a database hiccup while composing: give the delivery back rather than hold it for a lease.
+    await releaseDelivery(deps.db, delivery.id, error instanceof Error ? error.message : String(error));
+    throw error;
+  }
   if ('skip' in composed) {
     await finishDelivery(deps.db, delivery.id, 'skipped', composed.skip);
     return 'skipped';
@@ -58,6 +66,6 @@ export async function sendDelivery(deps: SendDeps, deliveryId: string): Promise<
     if (failure === 'hard-bounce') await deps.onHardBounce(composed.message.to, reason);
     return 'failed';
   }
-  await markSent(deps.db, delivery.id, composed.message.messageId);
+  await markSent(deps.db, delivery.id, composed.message.messageId, composed.paperIds);
   return 'sent';
 }

@@ -7,7 +7,7 @@ import mjml2html from 'mjml';
 
 const TEMPLATE_DIR = fileURLToPath(new URL('../../../templates/emails/', import.meta.url));
 
-export type EmailTemplateName = 'confirm' | 'manage-link';
+export type EmailTemplateName = 'confirm' | 'manage-link' | 'digest';
 
 export interface RenderedEmail {
   html: string;
@@ -39,8 +39,12 @@ async function compileOne(name: EmailTemplateName, layout: string) {
 
 export async function compileEmailTemplates(): Promise<EmailTemplates> {
   const layout = await readFile(`${TEMPLATE_DIR}layout.mjml`, 'utf8');
-  const [confirm, manageLink] = await Promise.all([compileOne('confirm', layout), compileOne('manage-link', layout)]);
-  return { confirm, 'manage-link': manageLink };
+  const [confirm, manageLink, digest] = await Promise.all([
+    compileOne('confirm', layout),
+    compileOne('manage-link', layout),
+    compileOne('digest', layout),
+  ]);
+  return { confirm, 'manage-link': manageLink, digest };
 }
 
 export function renderEmail(

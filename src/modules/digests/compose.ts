@@ -1,0 +1,108 @@
+// A reader's digest email: the chosen papers, the "why" of each, and every link a reader may need.
+import type { Config } from '../../config.ts';
+import type { Database } from '../../db/client.ts';
+import type { ClaimedDelivery } from '../mail/deliveries.ts';
+import { messageIdFor } from '../mail/deliveries.ts';
+import type { Composed } from '../mail/send.ts';
+import { renderEmail, type EmailTemplates } from '../mail/templates.ts';
+import { addressHash } from '../subscribers/address.ts';
+import { subscriberLink } from '../subscribers/emails.ts';
+import { httpUrl } from '../papers/normalize.ts';
+import { paperUrl } from '../papers/ranking.ts';
+import { choosePapers, digestWindowStart, type ChosenPaper } from './papers.ts';
+
+type DigestConfig = Pick<
+  Config,
+  'PUBLIC_URL' | 'TOKEN_KEYS' | 'CONFIRM_TOKEN_TTL_HOURS' | 'MAIL_FROM' | 'MAIL_REPLY_TO' | 'DIGEST_CUTOFF_HOURS'
+>;
+
+const SUMMARY_LENGTH = 320;
+const shorten = (text: string, length: number) =>
+  text.length > length ? `${text.slice(0, length).replace(/\s+\S*$/, '')}…` : text;
+const authorsLine = (authors: string[]) =>
+  authors.length > 3 ? `${authors.slice(0, 3).join(', ')} et al.` : authors.join(', ');
+
+/** "3 papers: Model merging, Large language models" — the count and the top topics. */
+function subjectFor(papers: ChosenPaper[]): string {
+  const topics = [...new Set(papers.map((paper) => paper.why.replace(/^your keyword /, '')))].slice(0, 2);
+  return `${papers.length} trending paper${papers.length === 1 ? '' : 's'}: ${topics.join(', ')}`;
+}
+
+export async function composeDigest(
+  db: Database,
+  config: DigestConfig,
+  templates: EmailTemplates,
+  delivery: ClaimedDelivery & { dueAt: Date },
+  now: Date = new Date(),
+): Promise<Composed> {
+  if (now.getTime() > delivery.dueAt.getTime() + config.DIGEST_CUTOFF_HOURS * 3_600_000) {
+    return { skip: `not sent within ${config.DIGEST_CUTOFF_HOURS} hours of the send hour` };
+  }
+  const reader = await db.subscriber.findUnique({
+    where: { id: delivery.subscriberId },
+    include: {
+      topics: { include: { topic: { select: { id: true, name: true } } }, orderBy: { topic: { name: 'asc' } } },
+    },
+  });
+  if (!reader) return { skip: 'the subscriber no longer exists' };
+  if (reader.status !== 'active' || reader.pausedAt)
+    return { skip: `the subscriber is ${reader.pausedAt ? 'paused' : reader.status}` };
+  if (await db.suppression.findUnique({ where: { addressHash: addressHash(reader.email) } })) {
+    return { skip: 'the address is suppressed' };
+  }
+  const papers = await choosePapers(db, reader, await digestWindowStart(db, reader, now), now);
+  if (papers.length === 0) return { skip: 'no new papers match' };
+
+  const unsubscribeUrl = subscriberLink(config, reader, 'unsubscribe');
+  const subject = subjectFor(papers);
+  const date = now.toLocaleDateString('en-GB', {
+    timeZone: reader.timeZone,
+    weekday: 'long',
+    day: 'numeric',
+    month: 'long',
+  });
+  const { html, text } = renderEmail(templates, 'digest', {
+    subject,
+    preview: papers[0]!.title,
+    footer: `<a href="${subscriberLink(config, reader, 'manage')}">Change topics or schedule</a> · <a href="${unsubscribeUrl}">Unsubscribe</a>`,
+    date,
+    count: papers.length,
+    plural: papers.length !== 1,
+    papers: papers.map((paper) => ({
+      title: paper.title,
+      url: paperUrl(paper),
+      authors: authorsLine(paper.authors),
+      summary: shorten(paper.aiSummary ?? paper.abstract, SUMMARY_LENGTH),
+      why: paper.why,
+      codeUrl: httpUrl(paper.githubUrl),
+    })),
+    manageUrl: subscriberLink(config, reader, 'manage'),
+    unsubscribeUrl,
+    topicUnsubscribes: reader.topics.map(({ topic }) => ({
+      name: topic.name,
+      url: subscriberLink(config, reader, 'unsubscribe', { topicId: topic.id }),
+    })),
+  });
+  const host = new URL(config.PUBLIC_URL).hostname;
+  return {
+    paperIds: papers.map((paper) => paper.id),
+    message: {
+      messageId: messageIdFor(delivery.id, config.PUBLIC_URL),
+      from: config.MAIL_FROM,
+      ...(config.MAIL_REPLY_TO ? { replyTo: config.MAIL_REPLY_TO } : {}),
+      to: reader.email,
+      subject,
+      html,
+      text,
+      textEncoding: 'base64',
+      headers: {
+        // One header with both ways out (RFC 2369), and the one-click POST (RFC 8058).
+        'List-Unsubscribe': `<${unsubscribeUrl}>, <mailto:unsubscribe@${host}?subject=unsubscribe>`,
+        'List-Unsubscribe-Post': 'List-Unsubscribe=One-Click',
+        'List-Id': `Paperboy digest <digest.${host}>`,
+        'Auto-Submitted': 'auto-generated',
+        Precedence: 'bulk',
+      },
+    },
+  };
+}

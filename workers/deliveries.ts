@@ -1,0 +1,62 @@
+// The worker behind both delivery queues (mail and digest): claim, compose, send, record; plus the
+// reconciler that rebuilds the queue from Postgres at start and every few minutes.
+import type { Job } from 'bullmq';
+import type { Config } from '../src/config.ts';
+import type { Database } from '../src/db/client.ts';
+import type { DeliveryKind } from '../src/generated/prisma/client.ts';
+import type { ClaimedDelivery } from '../src/modules/mail/deliveries.ts';
+import { reconcileDeliveries } from '../src/modules/mail/reconcile.ts';
+import { sendDelivery, type Composed, type SendDeps } from '../src/modules/mail/send.ts';
+import { compileEmailTemplates, type EmailTemplates } from '../src/modules/mail/templates.ts';
+import { createMailer } from '../src/modules/mail/transport.ts';
+import { markBounced } from '../src/modules/subscribers/subscriptions.ts';
+import { deliveryJob, type DeliveryJob } from '../src/queues/deliveries.ts';
+import { createQueue, createWorker, type QueueName } from '../src/queues/index.ts';
+import type { WorkerFactory } from './index.ts';
+
+export interface DeliveryWorkerSpec {
+  queue: QueueName;
+  kinds: DeliveryKind[];
+  /** Deliveries older than this are no longer worth reconciling. */
+  giveUpAfterMs: (config: Config) => number;
+  concurrency: (config: Config) => number;
+  compose: (db: Database, config: Config, templates: EmailTemplates, delivery: ClaimedDelivery) => Promise<Composed>;
+}
+
+export const RECONCILE_EVERY_MS = 2 * 60_000;
+
+export const createDeliveryWorker =
+  (spec: DeliveryWorkerSpec, { reconcileEveryMs = RECONCILE_EVERY_MS } = {}): WorkerFactory =>
+  async ({ config, logger, db, queues }) => {
+    const templates = await compileEmailTemplates();
+    const mailer = createMailer(config, logger);
+    const queue = createQueue<DeliveryJob>(spec.queue, queues);
+
+    // Redis may have lost jobs (flushed, restarted): Postgres knows what is still to send.
+    const reconcile = () =>
+      reconcileDeliveries(db, queue, spec.kinds, new Date(Date.now() - spec.giveUpAfterMs(config))).catch(
+        (error: unknown) => logger.warn({ err: error, queue: spec.queue }, 'reconciliation failed; will try again'),
+      );
+    void reconcile();
+    const timer = setInterval(() => void reconcile(), reconcileEveryMs);
+
+    const send: SendDeps = {
+      db,
+      mailer,
+      compose: (delivery) => spec.compose(db, config, templates, delivery),
+      onHardBounce: (address, reason) => markBounced(db, address, reason),
+    };
+    const worker = createWorker<DeliveryJob>(
+      spec.queue,
+      async (job: Job<DeliveryJob>) => sendDelivery(send, deliveryJob.parse(job.data).deliveryId),
+      queues,
+      // The global send rate is shared by every worker process (BullMQ counts it in Redis).
+      { concurrency: spec.concurrency(config), limiter: { max: config.SEND_RATE_PER_SECOND, duration: 1_000 } },
+    );
+    worker.on('closing', () => clearInterval(timer));
+    worker.on('closed', () => {
+      mailer.close();
+      void queue.close();
+    });
+    return worker;
+  };

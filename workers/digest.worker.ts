@@ -1,0 +1,19 @@
+// Digest queue: one job per reader's digest delivery, created by the scheduler.
+import { composeDigest } from '../src/modules/digests/compose.ts';
+import { QUEUE_NAMES } from '../src/queues/index.ts';
+import { createDeliveryWorker } from './deliveries.ts';
+
+export const createDigestWorker = (options: { reconcileEveryMs?: number } = {}) =>
+  createDeliveryWorker(
+    {
+      queue: QUEUE_NAMES.digest,
+      kinds: ['digest'],
+      // Past the cut-off a digest is skipped anyway (composeDigest says so when it is claimed).
+      giveUpAfterMs: (config) => (config.DIGEST_CUTOFF_HOURS + 1) * 3_600_000,
+      concurrency: (config) => config.WORKER_CONCURRENCY,
+      compose: (db, config, templates, delivery) => composeDigest(db, config, templates, delivery),
+    },
+    options,
+  );
+
+export const digestWorker = createDigestWorker();

@@ -1,0 +1,37 @@
+// Schedule queue: a job scheduler ticks every minute (UTC); each tick creates the digests now due and
+// queues them on the digest queue.
+import { scheduleDueDigests } from '../src/modules/digests/schedule.ts';
+import { createDigestQueue, deliveryJobOptions } from '../src/queues/deliveries.ts';
+import { createQueue, createWorker, QUEUE_NAMES } from '../src/queues/index.ts';
+import type { WorkerFactory } from './index.ts';
+
+const SCHEDULER_ID = 'digest-tick';
+
+export const scheduleWorker: WorkerFactory = ({ config, logger, db, queues }) => {
+  const ticks = createQueue<Record<string, never>>(QUEUE_NAMES.schedule, queues);
+  const digests = createDigestQueue(queues);
+  void ticks
+    .upsertJobScheduler(SCHEDULER_ID, { pattern: '* * * * *', tz: 'UTC' }, { name: 'tick', data: {} })
+    .catch((error: unknown) => logger.warn({ err: error }, 'could not create the digest schedule'));
+
+  const worker = createWorker<Record<string, never>>(
+    QUEUE_NAMES.schedule,
+    async () => {
+      const created = await scheduleDueDigests(
+        db,
+        async (ids) =>
+          void (await digests.addBulk(
+            ids.map((id) => ({ name: 'send', data: { deliveryId: id }, opts: deliveryJobOptions(id) })),
+          )),
+        { cutoffHours: config.DIGEST_CUTOFF_HOURS },
+      );
+      if (created) logger.info({ created }, 'digests scheduled');
+      return { created };
+    },
+    queues,
+    // Ticks are cheap and idempotent; one at a time per process is plenty.
+    { concurrency: 1 },
+  );
+  worker.on('closed', () => void Promise.all([ticks.close(), digests.close()]));
+  return worker;
+};
