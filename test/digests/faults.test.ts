@@ -1,0 +1,163 @@
+// Digests when parts fail: SMTP 4xx and 5xx, an SMTP server that is down, and Redis losing its queues
+// in the middle of a run. Postgres is the truth: every reader gets exactly one digest, none is lost.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createLogger } from '../../src/logger.ts';
+import { scheduleDueDigests } from '../../src/modules/digests/schedule.ts';
+import { ingestFeed } from '../../src/modules/papers/ingest.ts';
+import { addressHash } from '../../src/modules/subscribers/address.ts';
+import { createQueueConnection } from '../../src/queues/connection.ts';
+import { createDigestQueue, deliveryJobOptions } from '../../src/queues/deliveries.ts';
+import { startWorkers, type RunningWorkers } from '../../workers/index.ts';
+import { createDigestWorker } from '../../workers/digest.worker.ts';
+import { testConfig } from '../helpers/config.ts';
+import { freePort } from '../helpers/net.ts';
+import { openTestDatabase } from '../helpers/postgres.ts';
+import { deleteKeysWithPrefix, uniqueQueuePrefix } from '../helpers/redis.ts';
+import { startSmtpSink, type SmtpSink } from '../helpers/smtp-sink.ts';
+
+type TestDb = Awaited<ReturnType<typeof openTestDatabase>>;
+
+/** A database with a fresh merging paper and `count` readers due now, and a digest queue on its own prefix. */
+async function setUp(count: number, smtpPort: number) {
+  const database = await openTestDatabase();
+  const prefix = uniqueQueuePrefix();
+  await ingestFeed(database.db, [
+    {
+      paper: { id: '2611.00010', title: 'Model Merging at Scale', upvotes: 3 },
+      publishedAt: new Date(Date.now() - 3_600_000).toISOString(),
+    },
+  ]);
+  const merging = await database.db.topic.findUniqueOrThrow({ where: { slug: 'model-merging' } });
+  const hour = new Date().getUTCHours();
+  await database.db.subscriber.createMany({
+    data: Array.from({ length: count }, (_, i) => ({
+      email: `reader${i}@example.org`,
+      status: 'active' as const,
+      timeZone: 'UTC',
+      sendHour: hour,
+    })),
+  });
+  await database.db
+    .$executeRaw`INSERT INTO subscriber_topic (subscriber_id, topic_id) SELECT id, ${merging.id} FROM subscriber`;
+  const config = testConfig({
+    DATABASE_URL: database.url,
+    SMTP_URL: `smtp://127.0.0.1:${smtpPort}`,
+    QUEUE_PREFIX: prefix,
+    SEND_RATE_PER_SECOND: '1000',
+  });
+  const connection = createQueueConnection(config.REDIS_URL);
+  const queue = createDigestQueue({ connection, prefix });
+  // Quick retries, so a test sees several attempts in a second or two.
+  const schedule = () =>
+    scheduleDueDigests(
+      database.db,
+      async (ids) =>
+        void (await queue.addBulk(
+          ids.map((id) => ({
+            name: 'send',
+            data: { deliveryId: id },
+            opts: { ...deliveryJobOptions(id), backoff: { type: 'fixed' as const, delay: 200 } },
+          })),
+        )),
+      { cutoffHours: 12 },
+    );
+  const start = () =>
+    startWorkers(config, createLogger(config), database.db, [createDigestWorker({ reconcileEveryMs: 300 })]);
+  const close = async (workers?: RunningWorkers) => {
+    await workers?.close();
+    await queue.close();
+    await connection.quit();
+    await database.close();
+    await deleteKeysWithPrefix(config.REDIS_URL, prefix);
+  };
+  return { database, config, prefix, schedule, start, close };
+}
+
+const statuses = async (database: TestDb) =>
+  Object.fromEntries(
+    (await database.db.delivery.groupBy({ by: ['status'], _count: true })).map((g) => [g.status, g._count]),
+  );
+
+describe('digests when SMTP fails', () => {
+  let sink: SmtpSink;
+  beforeAll(async () => {
+    sink = await startSmtpSink();
+  });
+  afterAll(async () => {
+    await sink.close();
+  });
+
+  it('delivers once after a 451, suppresses on 550 5.1.1 and sends that reader nothing more', async () => {
+    const t = await setUp(3, sink.port);
+    sink.failRecipient('reader0@example.org', { type: 'reply', code: 451, message: '4.7.1 greylisted' });
+    sink.failRecipient('reader1@example.org', { type: 'reply', code: 550, message: '5.1.1 no such user' });
+    const workers = await t.start();
+    try {
+      expect(await t.schedule()).toBe(3);
+      await expect.poll(() => sink.messages.filter((m) => m.envelope.to[0] === 'reader2@example.org').length).toBe(1);
+      await expect.poll(async () => (await statuses(t.database)).failed).toBe(1);
+      expect(
+        await t.database.db.suppression.count({ where: { addressHash: addressHash('reader1@example.org') } }),
+      ).toBe(1);
+      expect(
+        await t.database.db.delivery.findFirst({ where: { subscriber: { email: 'reader0@example.org' } } }),
+      ).toMatchObject({
+        status: 'pending',
+        lastError: expect.stringContaining('451') as unknown,
+      });
+      sink.clearFailures();
+      await expect.poll(() => sink.messages.filter((m) => m.envelope.to[0] === 'reader0@example.org').length).toBe(1);
+      await new Promise((resolve) => setTimeout(resolve, 800));
+      const to = sink.messages.map((m) => m.envelope.to[0]);
+      expect(to.filter((a) => a === 'reader0@example.org')).toHaveLength(1);
+      expect(to).not.toContain('reader1@example.org');
+    } finally {
+      sink.clearFailures();
+      sink.reset();
+      await t.close(workers);
+    }
+  });
+});
+
+describe('digests when the SMTP server is down, then back', () => {
+  it('marks nothing failed while it is down and delivers everything once it is back', async () => {
+    const port = await freePort();
+    const t = await setUp(5, port);
+    const workers = await t.start();
+    let sink: SmtpSink | undefined;
+    try {
+      expect(await t.schedule()).toBe(5);
+      await new Promise((resolve) => setTimeout(resolve, 2_500));
+      expect((await statuses(t.database)).failed).toBeUndefined();
+      sink = await startSmtpSink({ port });
+      const messages = await sink.waitForMessages(5, 20_000);
+      expect(new Set(messages.map((m) => m.messageId)).size).toBe(5);
+      await expect.poll(async () => (await statuses(t.database)).sent, { timeout: 10_000 }).toBe(5);
+    } finally {
+      await t.close(workers);
+      await sink?.close();
+    }
+  });
+});
+
+describe('digests when Redis loses its queues', () => {
+  it('sends every reader of a 500-digest run exactly one digest after the queue is wiped mid-run', async () => {
+    const sink = await startSmtpSink();
+    const t = await setUp(500, sink.port);
+    const workers = await t.start();
+    try {
+      expect(await t.schedule()).toBe(500);
+      await sink.waitForMessages(50, 20_000);
+      // Everything queued in Redis for this run is gone, as with FLUSHALL (scoped to this test's prefix).
+      await deleteKeysWithPrefix(t.config.REDIS_URL, t.prefix);
+      await sink.waitForMessages(500, 60_000);
+      await expect.poll(async () => (await statuses(t.database)).sent, { timeout: 30_000 }).toBe(500);
+      const ids = sink.messages.map((m) => m.messageId);
+      expect(new Set(ids).size).toBe(500);
+      expect(ids).toHaveLength(500);
+    } finally {
+      await t.close(workers);
+      await sink.close();
+    }
+  }, 120_000);
+});
