@@ -23,6 +23,7 @@ import { adminRoutes } from './routes/admin/index.ts';
 import { assetRoutes } from './routes/assets.ts';
 import { subscriptionRoutes } from './routes/subscriptions.ts';
 import { loadPages } from './views.ts';
+import { compileEmailTemplates } from './modules/mail/templates.ts';
 import { createCommandConnection } from './queues/connection.ts';
 import { createMailQueue } from './queues/deliveries.ts';
 import { opsRoutes } from './routes/ops.ts';
@@ -170,7 +171,13 @@ export async function buildApp(deps: AppDeps) {
   });
   await app.register(topicRoutes, { db: deps.db });
   await app.register(paperRoutes, { db: deps.db, publicUrl: deps.config.PUBLIC_URL });
-  await app.register(adminRoutes, { prefix: '/api/v1/admin', db: deps.db, adminTokens: deps.config.ADMIN_TOKENS });
+  await app.register(adminRoutes, {
+    prefix: '/api/v1/admin',
+    db: deps.db,
+    config: deps.config,
+    templates: await compileEmailTemplates(),
+    adminTokens: deps.config.ADMIN_TOKENS,
+  });
   return app;
 }
 

@@ -2,10 +2,15 @@
 // The `paperboy` command: operator tasks that run once and exit.
 import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
-import { loadConfigSubset } from './config.ts';
+import { loadConfig, loadConfigSubset } from './config.ts';
 import { createDatabase, type Database } from './db/client.ts';
 import { MigrationError, migrate } from './db/migrate.ts';
-import { DomainError } from './errors.ts';
+import { DomainError, InvalidInputError } from './errors.ts';
+import { previewDigest } from './modules/digests/compose.ts';
+import { scheduleDueDigests } from './modules/digests/schedule.ts';
+import { compileEmailTemplates } from './modules/mail/templates.ts';
+import { createCommandConnection } from './queues/connection.ts';
+import { createDigestQueue, deliveryJobOptions } from './queues/deliveries.ts';
 import { ingestFeed, readFeedSource, type IngestReport } from './modules/papers/ingest.ts';
 import { loadSamplePapers } from './modules/papers/sample.ts';
 import { loadConfigOrExit } from './runtime.ts';
@@ -16,6 +21,8 @@ Commands:
   migrate              apply pending database migrations (safe to run twice or from several processes)
   ingest <file|url>    import a Hugging Face daily papers JSON or arXiv Atom feed
   papers:sample        load the sample papers shipped in data/sample, listed as of today
+  digest:preview <email>   print the HTML of a reader's next digest (nothing is sent or recorded)
+  digest:run --now         run one scheduling pass: create and queue the digests due now
   keygen               print a new token signing key entry for TOKEN_KEYS
 `;
 
@@ -73,6 +80,41 @@ const commands: Record<string, Command> = {
   },
   async 'papers:sample'() {
     await withDatabase(async (db) => printReport(await loadSamplePapers(db)));
+  },
+  async 'digest:preview'([email]) {
+    if (!email) throw new UsageError("paperboy digest:preview needs the reader's email address.");
+    const config = loadConfigOrExit(loadConfig);
+    await withDatabase(async (db) => {
+      const reader = await db.subscriber.findUnique({ where: { email: email.trim() } });
+      if (!reader) throw new InvalidInputError(`No subscriber has the address ${email}.`);
+      const digest = await previewDigest(db, config, await compileEmailTemplates(), reader.id);
+      if (!digest) console.error('No new papers match this reader: their next digest would be skipped.');
+      else console.log(digest.html);
+    });
+  },
+  async 'digest:run'() {
+    if (!process.argv.includes('--now'))
+      throw new UsageError('paperboy digest:run needs --now (it runs one scheduling pass now).');
+    const config = loadConfigOrExit(loadConfig);
+    const connection = createCommandConnection(config.REDIS_URL);
+    const queue = createDigestQueue({ connection, prefix: config.QUEUE_PREFIX });
+    try {
+      await withDatabase(async (db) => {
+        // A date already scheduled is a no-op: the unique key lets each reader have one digest per date.
+        const created = await scheduleDueDigests(
+          db,
+          async (ids) =>
+            void (await queue.addBulk(
+              ids.map((id) => ({ name: 'send', data: { deliveryId: id }, opts: deliveryJobOptions(id) })),
+            )),
+          { cutoffHours: config.DIGEST_CUTOFF_HOURS },
+        );
+        console.log(`${created} digest(s) scheduled.`);
+      });
+    } finally {
+      await queue.close();
+      connection.disconnect();
+    }
   },
   async keygen() {
     // Date plus a random suffix: sortable, and two keys made on the same day still get different ids.

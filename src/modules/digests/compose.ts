@@ -28,31 +28,35 @@ function subjectFor(papers: ChosenPaper[]): string {
   return `${papers.length} trending paper${papers.length === 1 ? '' : 's'}: ${topics.join(', ')}`;
 }
 
-export async function composeDigest(
-  db: Database,
-  config: DigestConfig,
-  templates: EmailTemplates,
-  delivery: ClaimedDelivery & { dueAt: Date },
-  now: Date = new Date(),
-): Promise<Composed> {
-  if (now.getTime() > delivery.dueAt.getTime() + config.DIGEST_CUTOFF_HOURS * 3_600_000) {
-    return { skip: `not sent within ${config.DIGEST_CUTOFF_HOURS} hours of the send hour` };
-  }
-  const reader = await db.subscriber.findUnique({
-    where: { id: delivery.subscriberId },
+type Reader = NonNullable<Awaited<ReturnType<typeof loadReader>>>;
+
+const loadReader = (db: Database, id: string) =>
+  db.subscriber.findUnique({
+    where: { id },
     include: {
       topics: { include: { topic: { select: { id: true, name: true } } }, orderBy: { topic: { name: 'asc' } } },
     },
   });
-  if (!reader) return { skip: 'the subscriber no longer exists' };
-  if (reader.status !== 'active' || reader.pausedAt)
-    return { skip: `the subscriber is ${reader.pausedAt ? 'paused' : reader.status}` };
-  if (await db.suppression.findUnique({ where: { addressHash: addressHash(reader.email) } })) {
-    return { skip: 'the address is suppressed' };
-  }
-  const papers = await choosePapers(db, reader, await digestWindowStart(db, reader, now), now);
-  if (papers.length === 0) return { skip: 'no new papers match' };
 
+export interface BuiltDigest {
+  subject: string;
+  html: string;
+  text: string;
+  unsubscribeUrl: string;
+  paperIds: string[];
+}
+
+/** The reader's next digest as it would be sent now, or null when no new paper matches. Records nothing. */
+export async function buildDigest(
+  db: Database,
+  config: DigestConfig,
+  templates: EmailTemplates,
+  reader: Reader,
+  now: Date = new Date(),
+): Promise<BuiltDigest | null> {
+  const papers = await choosePapers(db, reader, await digestWindowStart(db, reader, now), now);
+  if (papers.length === 0) return null;
+  const manageUrl = subscriberLink(config, reader, 'manage');
   const unsubscribeUrl = subscriberLink(config, reader, 'unsubscribe');
   const subject = subjectFor(papers);
   const date = now.toLocaleDateString('en-GB', {
@@ -64,7 +68,7 @@ export async function composeDigest(
   const { html, text } = renderEmail(templates, 'digest', {
     subject,
     preview: papers[0]!.title,
-    footer: `<a href="${subscriberLink(config, reader, 'manage')}">Change topics or schedule</a> · <a href="${unsubscribeUrl}">Unsubscribe</a>`,
+    footer: `<a href="${manageUrl}">Change topics or schedule</a> · <a href="${unsubscribeUrl}">Unsubscribe</a>`,
     date,
     count: papers.length,
     plural: papers.length !== 1,
@@ -76,28 +80,62 @@ export async function composeDigest(
       why: paper.why,
       codeUrl: httpUrl(paper.githubUrl),
     })),
-    manageUrl: subscriberLink(config, reader, 'manage'),
+    manageUrl,
     unsubscribeUrl,
     topicUnsubscribes: reader.topics.map(({ topic }) => ({
       name: topic.name,
       url: subscriberLink(config, reader, 'unsubscribe', { topicId: topic.id }),
     })),
   });
+  return { subject, html, text, unsubscribeUrl, paperIds: papers.map((paper) => paper.id) };
+}
+
+/** `paperboy digest:preview` and the admin preview: the next digest's HTML, nothing sent or recorded. */
+export async function previewDigest(
+  db: Database,
+  config: DigestConfig,
+  templates: EmailTemplates,
+  subscriberId: string,
+) {
+  const reader = await loadReader(db, subscriberId);
+  return reader ? buildDigest(db, config, templates, reader) : null;
+}
+
+/** The message for a claimed digest delivery, or why it must not go out. */
+export async function composeDigest(
+  db: Database,
+  config: DigestConfig,
+  templates: EmailTemplates,
+  delivery: ClaimedDelivery,
+  now: Date = new Date(),
+): Promise<Composed> {
+  if (now.getTime() > delivery.dueAt.getTime() + config.DIGEST_CUTOFF_HOURS * 3_600_000) {
+    return { skip: `not sent within ${config.DIGEST_CUTOFF_HOURS} hours of the send hour` };
+  }
+  const reader = await loadReader(db, delivery.subscriberId);
+  if (!reader) return { skip: 'the subscriber no longer exists' };
+  if (reader.status !== 'active' || reader.pausedAt)
+    return { skip: `the subscriber is ${reader.pausedAt ? 'paused' : reader.status}` };
+  if (await db.suppression.findUnique({ where: { addressHash: addressHash(reader.email) } })) {
+    return { skip: 'the address is suppressed' };
+  }
+  const digest = await buildDigest(db, config, templates, reader, now);
+  if (!digest) return { skip: 'no new papers match' };
   const host = new URL(config.PUBLIC_URL).hostname;
   return {
-    paperIds: papers.map((paper) => paper.id),
+    paperIds: digest.paperIds,
     message: {
       messageId: messageIdFor(delivery.id, config.PUBLIC_URL),
       from: config.MAIL_FROM,
       ...(config.MAIL_REPLY_TO ? { replyTo: config.MAIL_REPLY_TO } : {}),
       to: reader.email,
-      subject,
-      html,
-      text,
+      subject: digest.subject,
+      html: digest.html,
+      text: digest.text,
       textEncoding: 'base64',
       headers: {
         // One header with both ways out (RFC 2369), and the one-click POST (RFC 8058).
-        'List-Unsubscribe': `<${unsubscribeUrl}>, <mailto:unsubscribe@${host}?subject=unsubscribe>`,
+        'List-Unsubscribe': `<${digest.unsubscribeUrl}>, <mailto:unsubscribe@${host}?subject=unsubscribe>`,
         'List-Unsubscribe-Post': 'List-Unsubscribe=One-Click',
         'List-Id': `Paperboy digest <digest.${host}>`,
         'Auto-Submitted': 'auto-generated',

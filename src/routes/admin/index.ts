@@ -1,7 +1,11 @@
 // Admin API: everything under /api/v1/admin requires one of the ADMIN_TOKENS as a bearer token.
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
+import type { Config } from '../../config.ts';
 import type { Database } from '../../db/client.ts';
+import { NotFoundError } from '../../errors.ts';
+import { previewDigest } from '../../modules/digests/compose.ts';
+import type { EmailTemplates } from '../../modules/mail/templates.ts';
 import { isAdminAuthorization } from '../../modules/admin/auth.ts';
 import { ingestFeed, MAX_FEED_BYTES } from '../../modules/papers/ingest.ts';
 import {
@@ -15,12 +19,14 @@ import {
 
 export interface AdminDeps {
   db: Database;
+  config: Config;
+  templates: EmailTemplates;
   adminTokens: readonly string[];
 }
 
 const slugParams = z.object({ slug: z.string().max(60) });
 
-export const adminRoutes: FastifyPluginAsyncZod<AdminDeps> = async (app, { db, adminTokens }) => {
+export const adminRoutes: FastifyPluginAsyncZod<AdminDeps> = async (app, { db, config, templates, adminTokens }) => {
   app.addHook('onRequest', async (request, reply) => {
     if (!isAdminAuthorization(request.headers.authorization, adminTokens)) {
       return reply
@@ -43,6 +49,15 @@ export const adminRoutes: FastifyPluginAsyncZod<AdminDeps> = async (app, { db, a
     { bodyLimit: MAX_FEED_BYTES, schema: { body: z.unknown() } },
     async (request) => ingestFeed(db, request.body),
   );
+
+  app.get('/subscribers/:id/preview', { schema: { params: z.object({ id: z.uuid() }) } }, async (request, reply) => {
+    const digest = await previewDigest(db, config, templates, request.params.id);
+    if (digest === null && !(await db.subscriber.findUnique({ where: { id: request.params.id } }))) {
+      throw new NotFoundError('There is no such subscriber.');
+    }
+    if (!digest) return reply.code(200).send({ message: 'No new papers match: the next digest would be skipped.' });
+    return reply.type('text/html; charset=utf-8').send(digest.html);
+  });
 
   app.get('/topics', async () => ({ topics: await listTopicsForAdmin(db) }));
   app.post('/topics', { schema: { body: topicInput } }, async (request, reply) =>
