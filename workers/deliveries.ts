@@ -1,6 +1,6 @@
 // The worker behind both delivery queues (mail and digest): claim, compose, send, record; plus the
 // reconciler that rebuilds the queue from Postgres at start and every few minutes.
-import type { Job } from 'bullmq';
+import { Worker, type Job } from 'bullmq';
 import type { Config } from '../src/config.ts';
 import type { Database } from '../src/db/client.ts';
 import type { DeliveryKind } from '../src/generated/prisma/client.ts';
@@ -8,7 +8,7 @@ import type { ClaimedDelivery } from '../src/modules/mail/deliveries.ts';
 import { reconcileDeliveries } from '../src/modules/mail/reconcile.ts';
 import { sendDelivery, type Composed, type SendDeps } from '../src/modules/mail/send.ts';
 import { compileEmailTemplates, type EmailTemplates } from '../src/modules/mail/templates.ts';
-import { createMailer } from '../src/modules/mail/transport.ts';
+import { createMailer, isMailServiceFailure } from '../src/modules/mail/transport.ts';
 import { markBounced } from '../src/modules/subscribers/subscriptions.ts';
 import { deliveryJob, type DeliveryJob } from '../src/queues/deliveries.ts';
 import { createQueue, createWorker, type QueueName } from '../src/queues/index.ts';
@@ -24,9 +24,19 @@ export interface DeliveryWorkerSpec {
 }
 
 export const RECONCILE_EVERY_MS = 2 * 60_000;
+/** How long sending pauses when the mail service itself fails (bad credentials, server unreachable). */
+export const SERVICE_PAUSE_MS = 60_000;
+
+export interface DeliveryWorkerOptions {
+  reconcileEveryMs?: number;
+  servicePauseMs?: number;
+}
 
 export const createDeliveryWorker =
-  (spec: DeliveryWorkerSpec, { reconcileEveryMs = RECONCILE_EVERY_MS } = {}): WorkerFactory =>
+  (
+    spec: DeliveryWorkerSpec,
+    { reconcileEveryMs = RECONCILE_EVERY_MS, servicePauseMs = SERVICE_PAUSE_MS }: DeliveryWorkerOptions = {},
+  ): WorkerFactory =>
   async ({ config, logger, db, queues }) => {
     const templates = await compileEmailTemplates();
     const mailer = createMailer(config, logger);
@@ -46,9 +56,22 @@ export const createDeliveryWorker =
       compose: (delivery) => spec.compose(db, config, templates, delivery),
       onHardBounce: (address, reason) => markBounced(db, address, reason),
     };
-    const worker = createWorker<DeliveryJob>(
+    const worker: Worker<DeliveryJob> = createWorker<DeliveryJob>(
       spec.queue,
-      async (job: Job<DeliveryJob>) => sendDelivery(send, deliveryJob.parse(job.data).deliveryId),
+      async (job: Job<DeliveryJob>) => {
+        try {
+          return await sendDelivery(send, deliveryJob.parse(job.data).deliveryId);
+        } catch (error) {
+          if (!isMailServiceFailure(error)) throw error;
+          // Not this reader's fault: pause the whole queue (the job goes back without using an attempt).
+          logger.error(
+            { err: error, queue: spec.queue, pauseMs: servicePauseMs },
+            'ALERT: the mail server refuses or cannot be reached; sending is paused and will be retried',
+          );
+          await worker.rateLimit(servicePauseMs);
+          throw Worker.RateLimitError();
+        }
+      },
       queues,
       // The global send rate is shared by every worker process (BullMQ counts it in Redis).
       { concurrency: spec.concurrency(config), limiter: { max: config.SEND_RATE_PER_SECOND, duration: 1_000 } },

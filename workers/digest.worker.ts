@@ -1,9 +1,9 @@
 // Digest queue: one job per reader's digest delivery, created by the scheduler.
 import { composeDigest } from '../src/modules/digests/compose.ts';
 import { QUEUE_NAMES } from '../src/queues/index.ts';
-import { createDeliveryWorker } from './deliveries.ts';
+import { createDeliveryWorker, type DeliveryWorkerOptions } from './deliveries.ts';
 
-export const createDigestWorker = (options: { reconcileEveryMs?: number } = {}) =>
+export const createDigestWorker = (options: DeliveryWorkerOptions = {}) =>
   createDeliveryWorker(
     {
       queue: QUEUE_NAMES.digest,

@@ -62,7 +62,9 @@ async function setUp(count: number, smtpPort: number) {
       { cutoffHours: 12 },
     );
   const start = () =>
-    startWorkers(config, createLogger(config), database.db, [createDigestWorker({ reconcileEveryMs: 300 })]);
+    startWorkers(config, createLogger(config), database.db, [
+      createDigestWorker({ reconcileEveryMs: 300, servicePauseMs: 300 }),
+    ]);
   const close = async (workers?: RunningWorkers) => {
     await workers?.close();
     await queue.close();
@@ -115,6 +117,29 @@ describe('digests when SMTP fails', () => {
       sink.clearFailures();
       sink.reset();
       await t.close(workers);
+    }
+  });
+});
+
+describe('digests when the mail server rejects our credentials', () => {
+  it('pauses sending instead of failing readers, and resumes once the server accepts again', async () => {
+    const sink = await startSmtpSink();
+    const t = await setUp(3, sink.port);
+    sink.failNext(50, { type: 'reply', code: 535, message: '5.7.8 authentication failed' });
+    const workers = await t.start();
+    try {
+      expect(await t.schedule()).toBe(3);
+      await new Promise((resolve) => setTimeout(resolve, 1_500));
+      const rows = await t.database.db.delivery.findMany();
+      expect(rows.filter((d) => d.status === 'failed')).toEqual([]);
+      // Paused, not retried message by message: far fewer attempts than a retry storm would make.
+      expect(rows.reduce((sum, d) => sum + d.attempts, 0)).toBeLessThan(20);
+      sink.clearFailures();
+      const messages = await sink.waitForMessages(3, 20_000);
+      expect(new Set(messages.map((m) => m.messageId)).size).toBe(3);
+    } finally {
+      await t.close(workers);
+      await sink.close();
     }
   });
 });

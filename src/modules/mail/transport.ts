@@ -53,10 +53,27 @@ export type SendFailure = 'retry' | 'rejected' | 'hard-bounce';
  * trouble — may pass, so the delivery is tried again later rather than blamed on the reader.
  */
 export function classifySendFailure(error: unknown): SendFailure {
+  if (isMailServiceFailure(error)) return 'retry';
   const { responseCode, response, command } = error as { responseCode?: number; response?: string; command?: string };
   const forRecipient = command === undefined || ['RCPT TO', 'DATA'].includes(command);
   if (typeof responseCode === 'number' && responseCode >= 500 && responseCode < 600 && forRecipient) {
     return /\b5\.1\.\d{1,3}\b/.test(response ?? '') ? 'hard-bounce' : 'rejected';
   }
   return 'retry';
+}
+
+/**
+ * A failure of the mail service itself rather than of one message: wrong credentials, or no server to
+ * talk to. Every message would fail the same way, so sending pauses instead of burning readers' retries.
+ */
+export function isMailServiceFailure(error: unknown): boolean {
+  const { responseCode, code } = error as { responseCode?: number; code?: string };
+  return (
+    responseCode === 535 ||
+    responseCode === 530 ||
+    code === 'EAUTH' ||
+    code === 'ECONNECTION' ||
+    code === 'ETIMEDOUT' ||
+    code === 'ESOCKET'
+  );
 }
