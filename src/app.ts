@@ -162,12 +162,14 @@ export async function buildApp(deps: AppDeps) {
 
   await app.register(opsRoutes, { db: deps.db, redis: deps.redis });
   await app.register(assetRoutes);
+  const templates = await compileEmailTemplates();
   await app.register(subscriptionRoutes, {
     config: deps.config,
     db: deps.db,
-    redis: deps.redis,
+    redis,
     mailQueue,
     render: loadPages(),
+    templates,
   });
   await app.register(topicRoutes, { db: deps.db });
   await app.register(paperRoutes, { db: deps.db, publicUrl: deps.config.PUBLIC_URL });
@@ -175,7 +177,7 @@ export async function buildApp(deps: AppDeps) {
     prefix: '/api/v1/admin',
     db: deps.db,
     config: deps.config,
-    templates: await compileEmailTemplates(),
+    templates,
     adminTokens: deps.config.ADMIN_TOKENS,
   });
   return app;

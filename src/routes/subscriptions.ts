@@ -11,6 +11,8 @@ import type { Database } from '../db/client.ts';
 import { isUnreadableForm } from '../errors.ts';
 import { deliveryJobOptions, type DeliveryJob } from '../queues/deliveries.ts';
 import type { Subscriber } from '../generated/prisma/client.ts';
+import { webViewOf } from '../modules/digests/compose.ts';
+import type { EmailTemplates } from '../modules/mail/templates.ts';
 import { addressHash, emailAddress } from '../modules/subscribers/address.ts';
 import { subscriberLink } from '../modules/subscribers/emails.ts';
 import { preferencesInput } from '../modules/subscribers/preferences.ts';
@@ -39,6 +41,7 @@ export interface SubscriptionDeps {
   redis: Redis;
   mailQueue: Queue<DeliveryJob>;
   render: RenderPage;
+  templates: EmailTemplates;
 }
 
 const CHECK_INBOX = [
@@ -463,6 +466,24 @@ export const subscriptionRoutes: FastifyPluginAsync<SubscriptionDeps> = async (a
           .send(LINK_PROBLEMS[error.problem].text);
       return linkProblemPage(reply, error);
     }
+  });
+
+  // ---- web view of a sent digest -----------------------------------------------------------------
+  app.get('/digest/:token', { schema: { params: tokenParams } }, async (request, reply) => {
+    const { token } = request.params as { token: string };
+    return withLink(reply, async () => {
+      const { subscriber, claims } = await subscriberForLink(db, config.TOKEN_KEYS, token, 'web-view');
+      const digest = claims.deliveryId
+        ? await webViewOf(db, config, deps.templates, subscriber.id, claims.deliveryId)
+        : null;
+      if (!digest) throw new LinkError('unknown');
+      // The email's own HTML: inline styles (as email needs) but still no scripts, frames or remote fonts.
+      reply.header(
+        'content-security-policy',
+        "default-src 'none'; style-src 'unsafe-inline'; img-src https: data:; frame-ancestors 'none'",
+      );
+      return html(reply, digest.html);
+    });
   });
 
   // ---- "email me my link" ------------------------------------------------------------------------

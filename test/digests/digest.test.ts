@@ -3,7 +3,10 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildApp } from '../../src/app.ts';
 import { createLogger } from '../../src/logger.ts';
+import { subscriberLink } from '../../src/modules/subscribers/emails.ts';
+import { createProbeConnection } from '../../src/queues/connection.ts';
 import { scheduleDueDigests } from '../../src/modules/digests/schedule.ts';
 import { ingestFeed } from '../../src/modules/papers/ingest.ts';
 import { createDigestQueue, deliveryJobOptions } from '../../src/queues/deliveries.ts';
@@ -133,6 +136,31 @@ describe('digests', () => {
     await expect.poll(() => database.db.sentPaper.count({ where: { subscriberId: ada.id } })).toBe(3);
     const sent = await database.db.sentPaper.findMany({ where: { subscriberId: ada.id } });
     expect(sent.map((s) => s.paperId)).toContain('2611.00001');
+  });
+
+  it('shows a sent digest in the browser through its web-view link, and only to its reader', async () => {
+    const toAda = sink.messages.find((m) => m.envelope.to[0] === 'ada@example.org')!;
+    const webView = /View in your browser: (https:\/\/\S+)/.exec(toAda.text ?? '')![1]!;
+    const redis = createProbeConnection(config().REDIS_URL);
+    const app = await buildApp({ config: config(), db: database.db, redis, logger: createLogger(config()) });
+    try {
+      const page = await app.inject(new URL(webView).pathname);
+      expect(page.statusCode).toBe(200);
+      expect(page.body).toContain('&lt;img src&#x3D;x onerror&#x3D;alert(1)&gt;');
+      expect(page.body).toContain('Model merging');
+      expect(page.headers['content-security-policy']).toContain("default-src 'none'");
+      expect(page.headers['content-security-policy']).not.toContain('script');
+      // A web-view token naming someone else's delivery shows nothing.
+      const bob = await database.db.subscriber.findUniqueOrThrow({ where: { email: 'bob@example.org' } });
+      const adaDelivery = await database.db.delivery.findFirstOrThrow({
+        where: { subscriber: { email: 'ada@example.org' } },
+      });
+      const forged = subscriberLink(config(), bob, 'web-view', { deliveryId: adaDelivery.id });
+      expect((await app.inject(new URL(forged).pathname)).statusCode).toBe(410);
+    } finally {
+      await app.close();
+      redis.disconnect();
+    }
   });
 
   it('never sends a paper twice: the next digest has only what was listed since', async () => {

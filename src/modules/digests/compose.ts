@@ -53,8 +53,10 @@ export async function buildDigest(
   templates: EmailTemplates,
   reader: Reader,
   now: Date = new Date(),
+  /** The delivery this digest is (for its web-view link), and, to re-create a sent one, its papers. */
+  sent: { deliveryId?: string; paperIds?: string[] } = {},
 ): Promise<BuiltDigest | null> {
-  const papers = await choosePapers(db, reader, await digestWindowStart(db, reader, now), now);
+  const papers = await choosePapers(db, reader, await digestWindowStart(db, reader, now), now, sent.paperIds);
   if (papers.length === 0) return null;
   const manageUrl = subscriberLink(config, reader, 'manage');
   const unsubscribeUrl = subscriberLink(config, reader, 'unsubscribe');
@@ -82,6 +84,7 @@ export async function buildDigest(
     })),
     manageUrl,
     unsubscribeUrl,
+    webViewUrl: sent.deliveryId ? subscriberLink(config, reader, 'web-view', { deliveryId: sent.deliveryId }) : null,
     topicUnsubscribes: reader.topics.map(({ topic }) => ({
       name: topic.name,
       url: subscriberLink(config, reader, 'unsubscribe', { topicId: topic.id }),
@@ -119,7 +122,7 @@ export async function composeDigest(
   if (await db.suppression.findUnique({ where: { addressHash: addressHash(reader.email) } })) {
     return { skip: 'the address is suppressed' };
   }
-  const digest = await buildDigest(db, config, templates, reader, now);
+  const digest = await buildDigest(db, config, templates, reader, now, { deliveryId: delivery.id });
   if (!digest) return { skip: 'no new papers match' };
   const host = new URL(config.PUBLIC_URL).hostname;
   return {
@@ -143,4 +146,22 @@ export async function composeDigest(
       },
     },
   };
+}
+
+/** The web view of a sent digest (`GET /digest/<token>`): the same email, re-created from its papers. */
+export async function webViewOf(
+  db: Database,
+  config: DigestConfig,
+  templates: EmailTemplates,
+  subscriberId: string,
+  deliveryId: string,
+) {
+  const delivery = await db.delivery.findUnique({ where: { id: deliveryId } });
+  if (!delivery || delivery.subscriberId !== subscriberId || delivery.status !== 'sent') return null;
+  const reader = await loadReader(db, subscriberId);
+  if (!reader) return null;
+  return buildDigest(db, config, templates, reader, delivery.sentAt ?? new Date(), {
+    deliveryId,
+    paperIds: delivery.paperIds,
+  });
 }

@@ -1,6 +1,7 @@
 // Choosing a reader's papers: listed since their previous digest, matching their topics or own keywords,
 // minus exclusions and anything already sent to them, ranked by the shared score, capped at their max.
 import type { Database } from '../../db/client.ts';
+import { Prisma } from '../../generated/prisma/client.ts';
 import { matchKeywords } from '../topics/matching.ts';
 
 export interface ChosenPaper {
@@ -35,8 +36,23 @@ export async function digestWindowStart(db: Database, reader: DigestReader, now:
   return previous?.sentAt ?? fallback;
 }
 
-export async function choosePapers(db: Database, reader: DigestReader, since: Date, now: Date): Promise<ChosenPaper[]> {
-  // Candidates: fresh, visible, never sent to this reader, and in one of their topics (best topic kept).
+/**
+ * The papers for a digest: `{ since, now }` picks the fresh, unsent ones; `{ only }` re-creates a digest
+ * already sent (its papers, in its order, with the same "why").
+ */
+export async function choosePapers(
+  db: Database,
+  reader: DigestReader,
+  since: Date,
+  now: Date,
+  only?: string[],
+): Promise<ChosenPaper[]> {
+  const which = only
+    ? Prisma.sql`p.id = ANY(${only})`
+    : Prisma.sql`p.listed_at > ${since} AND p.listed_at <= ${now}
+       AND p.withdrawn_at IS NULL AND p.hidden_at IS NULL
+       AND NOT EXISTS (SELECT 1 FROM sent_paper sp WHERE sp.subscriber_id = ${reader.id}::uuid AND sp.paper_id = p.id)`;
+  // Candidates, each with the best of the reader's topics it matches.
   const byTopic = await db.$queryRaw<
     (Omit<ChosenPaper, 'why' | 'score'> & { why: string | null; relevance: number })[]
   >`
@@ -49,9 +65,7 @@ export async function choosePapers(db: Database, reader: DigestReader, since: Da
           JOIN topic t ON t.id = pt.topic_id
          WHERE pt.paper_id = p.id ORDER BY pt.score DESC LIMIT 1
       ) best ON true
-     WHERE p.listed_at > ${since} AND p.listed_at <= ${now}
-       AND p.withdrawn_at IS NULL AND p.hidden_at IS NULL
-       AND NOT EXISTS (SELECT 1 FROM sent_paper sp WHERE sp.subscriber_id = ${reader.id}::uuid AND sp.paper_id = p.id)`;
+     WHERE ${which}`;
   if (byTopic.length === 0) return [];
 
   const ids = byTopic.map((paper) => paper.id);
@@ -65,10 +79,12 @@ export async function choosePapers(db: Database, reader: DigestReader, since: Da
   );
   const chosen = byTopic.flatMap((paper) => {
     const keyword = keywordHits.get(paper.id);
-    if (excluded.has(paper.id) || (!paper.why && !keyword)) return [];
+    // A sent digest is shown as it was: its papers stay even if the reader's choices changed since.
+    if (!only && (excluded.has(paper.id) || (!paper.why && !keyword))) return [];
     const useKeyword = keyword && (!paper.why || keyword.score > paper.relevance);
     const relevance = useKeyword ? keyword.score : paper.relevance;
-    return [{ ...paper, why: useKeyword ? `your keyword ${keyword.keyword}` : paper.why!, relevance }];
+    const why = useKeyword ? `your keyword ${keyword.keyword}` : (paper.why ?? 'trending');
+    return [{ ...paper, why, relevance }];
   });
   if (chosen.length === 0) return [];
 
@@ -79,8 +95,7 @@ export async function choosePapers(db: Database, reader: DigestReader, since: Da
            AS c(id text, relevance double precision)
       JOIN paper p ON p.id = c.id`;
   const scoreOf = new Map(scores.map((row) => [row.id, row.score]));
-  return chosen
-    .map(({ relevance: _relevance, ...paper }) => ({ ...paper, score: scoreOf.get(paper.id) ?? 0 }))
-    .sort((a, b) => b.score - a.score || a.id.localeCompare(b.id))
-    .slice(0, reader.maxPapers);
+  const ranked = chosen.map(({ relevance: _relevance, ...paper }) => ({ ...paper, score: scoreOf.get(paper.id) ?? 0 }));
+  if (only) return ranked.sort((a, b) => only.indexOf(a.id) - only.indexOf(b.id));
+  return ranked.sort((a, b) => b.score - a.score || a.id.localeCompare(b.id)).slice(0, reader.maxPapers);
 }

@@ -17,7 +17,7 @@ export function subscriberLink(
   config: LinkConfig,
   subscriber: { id: string; tokenVersion: number },
   purpose: TokenPurpose,
-  options: { topicId?: number; now?: Date } = {},
+  options: { topicId?: number; deliveryId?: string; now?: Date } = {},
 ): string {
   const now = Math.floor((options.now ?? new Date()).getTime() / 1000);
   const ttl = purpose === 'confirm' ? config.CONFIRM_TOKEN_TTL_HOURS * 3600 : YEAR_SECONDS;
@@ -27,6 +27,7 @@ export function subscriberLink(
     version: subscriber.tokenVersion,
     expiresAt: now + ttl,
     ...(options.topicId ? { topicId: options.topicId } : {}),
+    ...(options.deliveryId ? { deliveryId: options.deliveryId } : {}),
   });
   const path = { confirm: 'confirm', manage: 'manage', unsubscribe: 'unsubscribe', 'web-view': 'digest' }[purpose];
   return `${config.PUBLIC_URL}/${path}/${token}`;

@@ -16,6 +16,8 @@ export interface TokenClaims {
   expiresAt: number;
   /** For a per-topic unsubscribe link: the topic to remove. */
   topicId?: number;
+  /** For a web-view link: the digest to show. */
+  deliveryId?: string;
 }
 
 export type TokenFailure = 'malformed' | 'forged' | 'expired' | 'wrong-purpose';
@@ -35,6 +37,7 @@ const payloadSchema = z.object({
   v: z.number().int().positive(),
   e: z.number().int().positive(),
   t: z.number().int().positive().optional(),
+  d: z.uuid().optional(),
 });
 
 type Keyring = Config['TOKEN_KEYS'];
@@ -52,6 +55,7 @@ export function signToken(keys: Keyring, claims: TokenClaims): string {
       v: claims.version,
       e: claims.expiresAt,
       ...(claims.topicId ? { t: claims.topicId } : {}),
+      ...(claims.deliveryId ? { d: claims.deliveryId } : {}),
     }),
   ).toString('base64url');
   const signed = `${key.id}.${payload}`;
@@ -90,5 +94,6 @@ export function verifyToken(keys: Keyring, token: string, purpose: TokenPurpose,
     version: claims.v,
     expiresAt: claims.e,
     ...(claims.t ? { topicId: claims.t } : {}),
+    ...(claims.d ? { deliveryId: claims.d } : {}),
   };
 }
