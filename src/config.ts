@@ -147,6 +147,14 @@ const schema = z.object({
     .default('')
     .transform(list)
     .pipe(z.array(url(['http:', 'https:'], 'https://blog.example.org').transform((value) => new URL(value).origin))),
+  /** Optional DKIM signing of every email: the signing domain, the DNS selector and the PEM private key. */
+  DKIM_DOMAIN: z.string().trim().default(''),
+  DKIM_SELECTOR: z.string().trim().default(''),
+  DKIM_PRIVATE_KEY: z
+    .string()
+    .default('')
+    .transform((value) => value.replace(/\\n/g, '\n'))
+    .refine((value) => value === '' || value.includes('PRIVATE KEY'), { message: 'must be a PEM private key' }),
   /** A digest not sent within this many hours after the reader's send hour is skipped, not sent late. */
   DIGEST_CUTOFF_HOURS: positiveInt(12),
   WORKER_CONCURRENCY: positiveInt(8),

@@ -1,4 +1,5 @@
 // Sending a delivery exactly once through a real SMTP server that fails the ways real ones do.
+import { generateKeyPairSync } from 'node:crypto';
 import { mkdtemp, readdir, readFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -133,6 +134,20 @@ describe('sending a delivery', () => {
     const [file] = await readdir(outbox);
     expect(file).toBe(`${id}@papers.example.org.eml`);
     expect(await readFile(path.join(outbox, file!), 'utf8')).toContain('Subject: Confirm your Paperboy subscription');
+  });
+
+  it('signs every message with DKIM when configured', async () => {
+    const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+    const pem = privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
+    const signing = createMailer(
+      { ...config(), DKIM_DOMAIN: 'papers.example.org', DKIM_SELECTOR: 'pb1', DKIM_PRIVATE_KEY: pem },
+      createLogger(config()),
+    );
+    const { id } = await newDelivery();
+    expect(await sendDelivery({ ...deps, mailer: signing }, id)).toBe('sent');
+    signing.close();
+    const [message] = await sink.waitForMessages(1);
+    expect(message!.header('dkim-signature')).toMatch(/d=papers\.example\.org;.*s=pb1;/s);
   });
 
   it('tells final SMTP failures from passing ones', () => {

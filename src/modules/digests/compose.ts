@@ -8,6 +8,7 @@ import { renderEmail, type EmailTemplates } from '../mail/templates.ts';
 import { addressHash } from '../subscribers/address.ts';
 import { subscriberLink } from '../subscribers/emails.ts';
 import { httpUrl } from '../papers/normalize.ts';
+import { escapeXml } from '../papers/feeds.ts';
 import { paperUrl } from '../papers/ranking.ts';
 import { choosePapers, digestWindowStart, type ChosenPaper } from './papers.ts';
 
@@ -17,6 +18,7 @@ type DigestConfig = Pick<
 >;
 
 const SUMMARY_LENGTH = 320;
+
 const shorten = (text: string, length: number) =>
   text.length > length ? `${text.slice(0, length).replace(/\s+\S*$/, '')}…` : text;
 const authorsLine = (authors: string[]) =>
@@ -70,7 +72,13 @@ export async function buildDigest(
   const { html, text } = renderEmail(templates, 'digest', {
     subject,
     preview: papers[0]!.title,
-    footer: `<a href="${manageUrl}">Change topics or schedule</a> · <a href="${unsubscribeUrl}">Unsubscribe</a>`,
+    footer: [
+      `<a href="${manageUrl}">Change topics or schedule</a> · <a href="${unsubscribeUrl}">Unsubscribe</a>`,
+      ...reader.topics.map(
+        ({ topic }) =>
+          `<a href="${subscriberLink(config, reader, 'unsubscribe', { topicId: topic.id })}">Stop ${escapeXml(topic.name)}</a>`,
+      ),
+    ].join(' · '),
     date,
     count: papers.length,
     plural: papers.length !== 1,

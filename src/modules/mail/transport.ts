@@ -13,7 +13,18 @@ export interface Mailer {
   close(): void;
 }
 
-export function createMailer(config: Pick<Config, 'SMTP_URL' | 'OUTBOX_DIR'>, logger: Logger): Mailer {
+type MailerConfig = Pick<Config, 'SMTP_URL' | 'OUTBOX_DIR'> &
+  Partial<Pick<Config, 'DKIM_DOMAIN' | 'DKIM_SELECTOR' | 'DKIM_PRIVATE_KEY'>>;
+
+/** DKIM options for nodemailer when all three settings are present. */
+function dkimOf(config: MailerConfig) {
+  return config.DKIM_DOMAIN && config.DKIM_SELECTOR && config.DKIM_PRIVATE_KEY
+    ? { domainName: config.DKIM_DOMAIN, keySelector: config.DKIM_SELECTOR, privateKey: config.DKIM_PRIVATE_KEY }
+    : undefined;
+}
+
+export function createMailer(config: MailerConfig, logger: Logger): Mailer {
+  const dkim = dkimOf(config);
   if (config.SMTP_URL) {
     const transport = nodemailer.createTransport({
       url: config.SMTP_URL,
@@ -23,6 +34,7 @@ export function createMailer(config: Pick<Config, 'SMTP_URL' | 'OUTBOX_DIR'>, lo
       connectionTimeout: 10_000,
       greetingTimeout: 10_000,
       socketTimeout: 30_000,
+      ...(dkim ? { dkim } : {}),
     });
     return {
       send: async (message) => void (await transport.sendMail(message)),
@@ -31,7 +43,12 @@ export function createMailer(config: Pick<Config, 'SMTP_URL' | 'OUTBOX_DIR'>, lo
   }
   // A fresh install works before a mail server is configured: each message becomes a file to open.
   const outbox = path.resolve(config.OUTBOX_DIR);
-  const transport = nodemailer.createTransport({ streamTransport: true, buffer: true, newline: 'windows' });
+  const transport = nodemailer.createTransport({
+    streamTransport: true,
+    buffer: true,
+    newline: 'windows',
+    ...(dkim ? { dkim } : {}),
+  });
   logger.info({ outbox }, 'SMTP_URL is not set: emails are written to the outbox folder instead of being sent');
   return {
     send: async (message) => {
