@@ -109,5 +109,22 @@ describe('digest scheduling', () => {
     await tick('2026-12-12T19:00:00Z');
     expect(await keysOf(tooLate.id)).toEqual(['2026-12-11']);
     expect(await keysOf(late.id)).toEqual(['2026-12-11']);
+
+    // A 22:00 reader whose tick is missed until 00:30 the next day still gets that day's digest.
+    const night = await make('night@example.org', { sendHour: 22 });
+    await tick('2026-12-13T20:59:00Z');
+    expect(await keysOf(night.id)).toEqual([]);
+    await tick('2026-12-13T23:30:00Z');
+    expect(await keysOf(night.id)).toEqual(['2026-12-13']);
+
+    // Send hours inside the DST gap and the repeated hour (Vienna, 29 March and 25 October 2026): one each.
+    const gap = await make('gap@example.org', { sendHour: 2 });
+    for (let t = Date.parse('2026-03-28T22:00:00Z'); t < Date.parse('2026-03-29T06:00:00Z'); t += 60_000) {
+      await scheduleDueDigests(db, async () => {}, { now: new Date(t), cutoffHours: 12 });
+    }
+    for (let t = Date.parse('2026-10-24T22:00:00Z'); t < Date.parse('2026-10-25T06:00:00Z'); t += 60_000) {
+      await scheduleDueDigests(db, async () => {}, { now: new Date(t), cutoffHours: 12 });
+    }
+    expect(await keysOf(gap.id)).toEqual(['2026-03-29', '2026-10-25']);
   });
 });

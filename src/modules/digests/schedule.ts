@@ -26,29 +26,39 @@ export async function scheduleDueDigests(
   for (;;) {
     // One statement per page: the readers due now (local hour reached on a day their frequency includes,
     // within the cut-off), their digest key (local date, or ISO week for weekly), and the insert.
+    // One statement per page: for each reader, today's and yesterday's local send slots (yesterday's
+    // matters for a late evening hour caught up after midnight); a slot is due once its local send time
+    // has passed (converted back with the zone's offset of that day, so DST is right) and until the
+    // cut-off; the digest key is the slot's local date, or ISO week for weekly readers.
     const rows = await db.$queryRaw<{ id: string | null; last: string }[]>`
       WITH page AS (
-        SELECT s.id, s.frequency, s.send_hour, s.weekly_day, s.time_zone,
-               (${now}::timestamptz AT TIME ZONE s.time_zone) AS local
+        SELECT s.id, s.frequency, s.send_hour, s.weekly_day, s.time_zone
           FROM subscriber s
          WHERE s.status = 'active' AND s.paused_at IS NULL AND s.id > ${after}::uuid
          ORDER BY s.id
          LIMIT ${pageSize}
-      ), due AS (
-        SELECT p.id,
-               CASE WHEN p.frequency = 'weekly' THEN to_char(p.local, 'IYYY-"W"IW') ELSE to_char(p.local, 'YYYY-MM-DD') END AS digest_key,
-               ((date_trunc('day', p.local) + make_interval(hours => p.send_hour)) AT TIME ZONE p.time_zone) AS due_at
+      ), slots AS (
+        SELECT p.id, p.frequency, p.weekly_day, d.day,
+               ((d.day + make_interval(hours => p.send_hour)) AT TIME ZONE p.time_zone) AS due_at
           FROM page p
-         WHERE extract(hour FROM p.local) >= p.send_hour
-           AND CASE p.frequency
+          CROSS JOIN LATERAL (
+            SELECT date_trunc('day', ${now}::timestamptz AT TIME ZONE p.time_zone) - make_interval(days => back) AS day
+              FROM generate_series(0, 1) AS back
+          ) d
+      ), due AS (
+        SELECT id, due_at,
+               CASE WHEN frequency = 'weekly' THEN to_char(day, 'IYYY-"W"IW') ELSE to_char(day, 'YYYY-MM-DD') END AS digest_key
+          FROM slots
+         WHERE due_at <= ${now}::timestamptz
+           AND ${now}::timestamptz < due_at + make_interval(hours => ${cutoffHours})
+           AND CASE frequency
                  WHEN 'daily' THEN true
-                 WHEN 'weekdays' THEN extract(isodow FROM p.local) <= 5
-                 ELSE extract(isodow FROM p.local) = coalesce(p.weekly_day, 1)
+                 WHEN 'weekdays' THEN extract(isodow FROM day) <= 5
+                 ELSE extract(isodow FROM day) = coalesce(weekly_day, 1)
                END
       ), inserted AS (
         INSERT INTO delivery (subscriber_id, kind, digest_key, due_at, updated_at)
         SELECT id, 'digest', digest_key, due_at, now() FROM due
-         WHERE ${now}::timestamptz < due_at + make_interval(hours => ${cutoffHours})
         ON CONFLICT (subscriber_id, kind, digest_key) DO NOTHING
         RETURNING id
       ), last AS (SELECT id::text AS id FROM page ORDER BY id DESC LIMIT 1)
