@@ -20,6 +20,8 @@ export interface DeliveryWorkerSpec {
   /** Deliveries older than this are no longer worth reconciling. */
   giveUpAfterMs: (config: Config) => number;
   concurrency: (config: Config) => number;
+  /** This queue's share of SEND_RATE_PER_SECOND (the queues' shares add up to it). */
+  sendRate: (config: Config) => number;
   compose: (db: Database, config: Config, templates: EmailTemplates, delivery: ClaimedDelivery) => Promise<Composed>;
 }
 
@@ -73,8 +75,8 @@ export const createDeliveryWorker =
         }
       },
       queues,
-      // The global send rate is shared by every worker process (BullMQ counts it in Redis).
-      { concurrency: spec.concurrency(config), limiter: { max: config.SEND_RATE_PER_SECOND, duration: 1_000 } },
+      // Each queue's share of the global send rate, counted in Redis across every worker process.
+      { concurrency: spec.concurrency(config), limiter: { max: spec.sendRate(config), duration: 1_000 } },
     );
     worker.on('closing', () => clearInterval(timer));
     worker.on('closed', () => {

@@ -2,6 +2,7 @@
 import { composeDigest } from '../src/modules/digests/compose.ts';
 import { QUEUE_NAMES } from '../src/queues/index.ts';
 import { createDeliveryWorker, type DeliveryWorkerOptions } from './deliveries.ts';
+import { mailSendRate } from './mail.worker.ts';
 
 export const createDigestWorker = (options: DeliveryWorkerOptions = {}) =>
   createDeliveryWorker(
@@ -11,6 +12,7 @@ export const createDigestWorker = (options: DeliveryWorkerOptions = {}) =>
       // Past the cut-off a digest is skipped anyway (composeDigest says so when it is claimed).
       giveUpAfterMs: (config) => (config.DIGEST_CUTOFF_HOURS + 1) * 3_600_000,
       concurrency: (config) => config.WORKER_CONCURRENCY,
+      sendRate: (config) => Math.max(1, config.SEND_RATE_PER_SECOND - mailSendRate(config)),
       compose: (db, config, templates, delivery) => composeDigest(db, config, templates, delivery),
     },
     options,

@@ -11,9 +11,15 @@ export const createMailWorker = (options: DeliveryWorkerOptions = {}) =>
       // A confirmation that could not go out within a day is no longer wanted.
       giveUpAfterMs: () => 24 * 3_600_000,
       concurrency: () => 4,
+      sendRate: mailSendRate,
       compose: subscriptionEmail,
     },
     options,
   );
+
+/** Transactional mail keeps a tenth of the send rate (at least one a second), so signups never wait. */
+export function mailSendRate(config: { SEND_RATE_PER_SECOND: number }): number {
+  return Math.max(1, Math.floor(config.SEND_RATE_PER_SECOND / 10));
+}
 
 export const mailWorker = createMailWorker();

@@ -6,13 +6,18 @@ import { createQueue, createWorker, QUEUE_NAMES } from '../src/queues/index.ts';
 import type { WorkerFactory } from './index.ts';
 
 const SCHEDULER_ID = 'digest-tick';
+const SCHEDULE_REFRESH_MS = 5 * 60_000;
 
 export const scheduleWorker: WorkerFactory = ({ config, logger, db, queues }) => {
   const ticks = createQueue<Record<string, never>>(QUEUE_NAMES.schedule, queues);
   const digests = createDigestQueue(queues);
-  void ticks
-    .upsertJobScheduler(SCHEDULER_ID, { pattern: '* * * * *', tz: 'UTC' }, { name: 'tick', data: {} })
-    .catch((error: unknown) => logger.warn({ err: error }, 'could not create the digest schedule'));
+  // Re-created every few minutes as well: a flushed Redis must not stop the digests for good.
+  const ensureSchedule = () =>
+    ticks
+      .upsertJobScheduler(SCHEDULER_ID, { pattern: '* * * * *', tz: 'UTC' }, { name: 'tick', data: {} })
+      .catch((error: unknown) => logger.warn({ err: error }, 'could not create the digest schedule'));
+  void ensureSchedule();
+  const refresh = setInterval(() => void ensureSchedule(), SCHEDULE_REFRESH_MS);
 
   const worker = createWorker<Record<string, never>>(
     QUEUE_NAMES.schedule,
@@ -32,6 +37,7 @@ export const scheduleWorker: WorkerFactory = ({ config, logger, db, queues }) =>
     // Ticks are cheap and idempotent; one at a time per process is plenty.
     { concurrency: 1 },
   );
+  worker.on('closing', () => clearInterval(refresh));
   worker.on('closed', () => void Promise.all([ticks.close(), digests.close()]));
   return worker;
 };

@@ -130,7 +130,11 @@ export async function composeDigest(
   if (await db.suppression.findUnique({ where: { addressHash: addressHash(reader.email) } })) {
     return { skip: 'the address is suppressed' };
   }
-  const digest = await buildDigest(db, config, templates, reader, now, { deliveryId: delivery.id });
+  // A retry re-sends the papers chosen the first time (same Message-ID, same content).
+  const digest = await buildDigest(db, config, templates, reader, now, {
+    deliveryId: delivery.id,
+    ...(delivery.paperIds.length ? { paperIds: delivery.paperIds } : {}),
+  });
   if (!digest) return { skip: 'no new papers match' };
   const host = new URL(config.PUBLIC_URL).hostname;
   return {

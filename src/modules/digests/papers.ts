@@ -25,6 +25,9 @@ export interface DigestReader {
   excludeKeywords: string[];
 }
 
+/** Papers listed longer ago than this are never news, however recently they were imported. */
+const LISTED_WITHIN_DAYS = 8;
+
 /** Where the window of a reader's next digest starts: their previous digest, or a day (a week) back. */
 export async function digestWindowStart(db: Database, reader: DigestReader, now: Date): Promise<Date> {
   const previous = await db.delivery.findFirst({
@@ -49,8 +52,10 @@ export async function choosePapers(
 ): Promise<ChosenPaper[]> {
   const which = only
     ? Prisma.sql`p.id = ANY(${only})`
-    : Prisma.sql`p.listed_at > ${since} AND p.listed_at <= ${now}
-       AND p.withdrawn_at IS NULL AND p.hidden_at IS NULL
+    : // New to Paperboy since the previous digest (a feed may deliver a paper dated earlier than it
+      // arrives), and listed recently: an arXiv import of old papers does not flood anyone's digest.
+      Prisma.sql`p.created_at > ${since} AND p.created_at <= ${now}
+       AND p.listed_at > ${new Date(now.getTime() - LISTED_WITHIN_DAYS * 86_400_000)}
        AND NOT EXISTS (SELECT 1 FROM sent_paper sp WHERE sp.subscriber_id = ${reader.id}::uuid AND sp.paper_id = p.id)`;
   // Candidates, each with the best of the reader's topics it matches.
   const byTopic = await db.$queryRaw<
@@ -65,7 +70,7 @@ export async function choosePapers(
           JOIN topic t ON t.id = pt.topic_id
          WHERE pt.paper_id = p.id ORDER BY pt.score DESC LIMIT 1
       ) best ON true
-     WHERE ${which}`;
+     WHERE ${which} AND p.withdrawn_at IS NULL AND p.hidden_at IS NULL`;
   if (byTopic.length === 0) return [];
 
   const ids = byTopic.map((paper) => paper.id);

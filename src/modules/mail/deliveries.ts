@@ -13,8 +13,11 @@ export interface ClaimedDelivery {
   subscriberId: string;
   kind: DeliveryKind;
   digestKey: string;
+  /** Which claim this is: every later transition must come from the same claim (see `claimed`). */
   attempts: number;
   dueAt: Date;
+  /** Papers chosen by an earlier attempt: a retry sends the same digest, under the same Message-ID. */
+  paperIds: string[];
 }
 
 /** Claims a delivery for sending; null when it is done or another worker holds an unexpired lease. */
@@ -25,33 +28,63 @@ export async function claimDelivery(db: Database, id: string, now: Date = new Da
        SET status = 'sending', lease_until = ${leaseUntil}, attempts = attempts + 1, updated_at = now()
      WHERE id = ${id}::uuid
        AND (status = 'pending' OR (status = 'sending' AND lease_until < ${now}))
-    RETURNING id, subscriber_id AS "subscriberId", kind, digest_key AS "digestKey", attempts, due_at AS "dueAt"`;
+    RETURNING id, subscriber_id AS "subscriberId", kind, digest_key AS "digestKey", attempts, due_at AS "dueAt",
+              paper_ids AS "paperIds"`;
   return rows[0] ?? null;
 }
 
+/**
+ * Only the worker holding the current claim may move a delivery on: a worker whose lease ran out (and
+ * was taken over) must not mark, release or fail it. Returns false when the claim was lost.
+ */
+const claimed = (delivery: Pick<ClaimedDelivery, 'id' | 'attempts'>) => ({
+  id: delivery.id,
+  status: 'sending' as const,
+  attempts: delivery.attempts,
+});
+
+/** Keeps the papers chosen for a digest before it is sent, so a retry sends the very same email. */
+export async function rememberPapers(db: Database, delivery: ClaimedDelivery, paperIds: string[]): Promise<void> {
+  await db.delivery.updateMany({ where: claimed(delivery), data: { paperIds } });
+}
+
 /** Records a sent delivery and, for a digest, its papers: never sent to this reader again. One transaction. */
-export async function markSent(db: Database, id: string, messageId: string, paperIds: string[] = []): Promise<void> {
-  await db.$transaction(async (tx) => {
-    const delivery = await tx.delivery.update({
-      where: { id },
+export async function markSent(db: Database, delivery: ClaimedDelivery, messageId: string, paperIds: string[] = []) {
+  return db.$transaction(async (tx) => {
+    const { count } = await tx.delivery.updateMany({
+      where: claimed(delivery),
       data: { status: 'sent', messageId, sentAt: new Date(), leaseUntil: null, lastError: null, paperIds },
     });
-    if (paperIds.length) {
+    if (count && paperIds.length) {
       await tx.sentPaper.createMany({
-        data: paperIds.map((paperId) => ({ subscriberId: delivery.subscriberId, paperId, deliveryId: id })),
+        data: paperIds.map((paperId) => ({ subscriberId: delivery.subscriberId, paperId, deliveryId: delivery.id })),
         skipDuplicates: true,
       });
     }
+    return count > 0;
   });
 }
 
 /** Gives the delivery back for a later attempt (the queue retries it with backoff). */
-export async function releaseDelivery(db: Database, id: string, error: string): Promise<void> {
-  await db.delivery.update({ where: { id }, data: { status: 'pending', leaseUntil: null, lastError: error } });
+export async function releaseDelivery(db: Database, delivery: ClaimedDelivery, error: string) {
+  const { count } = await db.delivery.updateMany({
+    where: claimed(delivery),
+    data: { status: 'pending', leaseUntil: null, lastError: error },
+  });
+  return count > 0;
 }
 
-export async function finishDelivery(db: Database, id: string, status: 'failed' | 'skipped', reason: string) {
-  await db.delivery.update({ where: { id }, data: { status, leaseUntil: null, lastError: reason } });
+export async function finishDelivery(
+  db: Database,
+  delivery: ClaimedDelivery,
+  status: 'failed' | 'skipped',
+  reason: string,
+) {
+  const { count } = await db.delivery.updateMany({
+    where: claimed(delivery),
+    data: { status, leaseUntil: null, lastError: reason },
+  });
+  return count > 0;
 }
 
 /** Deliveries of these kinds that should be in the queue: pending, or held by a worker whose lease ran out. */

@@ -1,6 +1,13 @@
 // Sending one delivery, exactly once: claim it, compose it, send it, record what happened.
 import type { Database } from '../../db/client.ts';
-import { claimDelivery, finishDelivery, markSent, releaseDelivery, type ClaimedDelivery } from './deliveries.ts';
+import {
+  claimDelivery,
+  finishDelivery,
+  markSent,
+  releaseDelivery,
+  rememberPapers,
+  type ClaimedDelivery,
+} from './deliveries.ts';
 import { classifySendFailure, type MailMessage, type Mailer } from './transport.ts';
 
 /** The message to send (and, for a digest, the papers it carries), or why not to send it. */
@@ -46,26 +53,29 @@ export async function sendDelivery(deps: SendDeps, deliveryId: string): Promise<
     composed = await deps.compose(delivery);
   } catch (error) {
     // A bug or a database hiccup while composing: give the delivery back rather than hold it for a lease.
-    await releaseDelivery(deps.db, delivery.id, error instanceof Error ? error.message : String(error));
+    await releaseDelivery(deps.db, delivery, error instanceof Error ? error.message : String(error));
     throw error;
   }
   if ('skip' in composed) {
-    await finishDelivery(deps.db, delivery.id, 'skipped', composed.skip);
+    await finishDelivery(deps.db, delivery, 'skipped', composed.skip);
     return 'skipped';
   }
+  if (composed.paperIds) await rememberPapers(deps.db, delivery, composed.paperIds);
   try {
     await deps.mailer.send(composed.message);
   } catch (error) {
     const failure = classifySendFailure(error);
     const reason = error instanceof Error ? error.message : String(error);
     if (failure === 'retry') {
-      await releaseDelivery(deps.db, delivery.id, reason);
+      await releaseDelivery(deps.db, delivery, reason);
       throw error;
     }
-    await finishDelivery(deps.db, delivery.id, 'failed', reason);
+    await finishDelivery(deps.db, delivery, 'failed', reason);
     if (failure === 'hard-bounce') await deps.onHardBounce(composed.message.to, reason);
     return 'failed';
   }
-  await markSent(deps.db, delivery.id, composed.message.messageId, composed.paperIds);
+  // false only if our lease ran out mid-send and another worker took over: it sends under the same
+  // Message-ID, so the receiver keeps one; nothing here may overwrite its record.
+  await markSent(deps.db, delivery, composed.message.messageId, composed.paperIds);
   return 'sent';
 }
