@@ -1,6 +1,9 @@
 // Choosing and re-sending a digest's papers: late arrivals, sent papers, retries, stale claims.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { composeDigest } from '../../src/modules/digests/compose.ts';
 import { choosePapers } from '../../src/modules/digests/papers.ts';
+import { compileEmailTemplates } from '../../src/modules/mail/templates.ts';
+import { testConfig } from '../helpers/config.ts';
 import { claimDelivery, finishDelivery, markSent, releaseDelivery } from '../../src/modules/mail/deliveries.ts';
 import { ingestFeed } from '../../src/modules/papers/ingest.ts';
 import { openTestDatabase } from '../helpers/postgres.ts';
@@ -69,5 +72,26 @@ describe('digest papers and delivery claims', () => {
       attempts: 2,
     });
     expect(await markSent(database.db, second, '<ok@example.org>')).toBe(true);
+  });
+
+  it('re-sends the papers chosen by the first attempt, even when newer ones have arrived since', async () => {
+    const templates = await compileEmailTemplates();
+    const config = testConfig({ DATABASE_URL: database.url, PUBLIC_URL: 'https://papers.example.org' });
+    await database.db.subscriber.update({ where: { id: readerId }, data: { sendHour: 0, timeZone: 'UTC' } });
+    const row = await database.db.delivery.create({
+      data: {
+        subscriberId: readerId,
+        kind: 'digest',
+        digestKey: '2026-11-29',
+        dueAt: new Date(),
+        paperIds: ['2611.00030'],
+      },
+    });
+    await ingestFeed(database.db, [
+      { paper: { id: '2611.00031', title: 'Newer Model Merging' }, publishedAt: new Date().toISOString() },
+    ]);
+    const claim = (await claimDelivery(database.db, row.id))!;
+    const composed = await composeDigest(database.db, config, templates, claim);
+    expect('message' in composed && composed.paperIds).toEqual(['2611.00030']);
   });
 });
