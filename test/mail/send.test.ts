@@ -116,6 +116,21 @@ describe('sending a delivery', () => {
     expect((await sink.waitForMessages(1))[0]!.messageId).toBe(messageIdFor(id, 'https://papers.example.org'));
   });
 
+  it('resends with the same Message-ID when a worker died after the server accepted but before recording it', async () => {
+    const { id } = await newDelivery();
+    // A worker claims, sends, and dies before markSent: the sink has the message, the row says "sending".
+    const claim = (await claimDelivery(database.db, id))!;
+    const composed = await deps.compose(claim);
+    if (!('message' in composed)) throw new Error('expected a message');
+    await deps.mailer.send(composed.message);
+    await database.db.delivery.update({ where: { id }, data: { leaseUntil: new Date(Date.now() - 1) } });
+    // The documented policy: once the lease runs out, it is sent again under the same Message-ID.
+    expect(await sendDelivery(deps, id)).toBe('sent');
+    const messages = await sink.waitForMessages(2);
+    expect(messages.map((m) => m.messageId)).toEqual([composed.message.messageId, composed.message.messageId]);
+    expect(await deliveryRow(id)).toMatchObject({ status: 'sent' });
+  });
+
   it('skips a delivery whose reader left before it went out', async () => {
     const { id, email } = await newDelivery();
     await database.db.subscriber.update({ where: { email }, data: { status: 'unsubscribed' } });
