@@ -10,7 +10,7 @@ import { previewDigest } from './modules/digests/compose.ts';
 import { scheduleDueDigests } from './modules/digests/schedule.ts';
 import { compileEmailTemplates } from './modules/mail/templates.ts';
 import { createCommandConnection } from './queues/connection.ts';
-import { createDigestQueue, deliveryJobOptions } from './queues/deliveries.ts';
+import { createDigestQueue, enqueueDeliveries } from './queues/deliveries.ts';
 import { ingestFeed, readFeedSource, type IngestReport } from './modules/papers/ingest.ts';
 import { loadSamplePapers } from './modules/papers/sample.ts';
 import { loadConfigOrExit } from './runtime.ts';
@@ -101,14 +101,9 @@ const commands: Record<string, Command> = {
     try {
       await withDatabase(async (db) => {
         // A date already scheduled is a no-op: the unique key lets each reader have one digest per date.
-        const created = await scheduleDueDigests(
-          db,
-          async (ids) =>
-            void (await queue.addBulk(
-              ids.map((id) => ({ name: 'send', data: { deliveryId: id }, opts: deliveryJobOptions(id) })),
-            )),
-          { cutoffHours: config.DIGEST_CUTOFF_HOURS },
-        );
+        const created = await scheduleDueDigests(db, enqueueDeliveries(queue), {
+          cutoffHours: config.DIGEST_CUTOFF_HOURS,
+        });
         console.log(`${created} digest(s) scheduled.`);
       });
     } finally {

@@ -1,7 +1,7 @@
 // Schedule queue: a job scheduler ticks every minute (UTC); each tick creates the digests now due and
 // queues them on the digest queue.
 import { scheduleDueDigests } from '../src/modules/digests/schedule.ts';
-import { createDigestQueue, deliveryJobOptions } from '../src/queues/deliveries.ts';
+import { createDigestQueue, enqueueDeliveries } from '../src/queues/deliveries.ts';
 import { createQueue, createWorker, QUEUE_NAMES } from '../src/queues/index.ts';
 import type { WorkerFactory } from './index.ts';
 
@@ -22,14 +22,9 @@ export const scheduleWorker: WorkerFactory = ({ config, logger, db, queues }) =>
   const worker = createWorker<Record<string, never>>(
     QUEUE_NAMES.schedule,
     async () => {
-      const created = await scheduleDueDigests(
-        db,
-        async (ids) =>
-          void (await digests.addBulk(
-            ids.map((id) => ({ name: 'send', data: { deliveryId: id }, opts: deliveryJobOptions(id) })),
-          )),
-        { cutoffHours: config.DIGEST_CUTOFF_HOURS },
-      );
+      const created = await scheduleDueDigests(db, enqueueDeliveries(digests), {
+        cutoffHours: config.DIGEST_CUTOFF_HOURS,
+      });
       if (created) logger.info({ created }, 'digests scheduled');
       return { created };
     },

@@ -1,5 +1,6 @@
 // The delivery queues: `mail` (confirmations, manage links) and `digest`, one job per Delivery row, keyed
 // by its id. Separate queues, so a big digest run never delays a confirmation.
+import type { Queue } from 'bullmq';
 import { z } from 'zod';
 import { createQueue, QUEUE_NAMES, type QueueContext } from './index.ts';
 
@@ -20,3 +21,8 @@ export function createMailQueue(queues: QueueContext) {
 export function createDigestQueue(queues: QueueContext) {
   return createQueue<DeliveryJob>(QUEUE_NAMES.digest, queues);
 }
+
+/** Queues deliveries by id, as the scheduler hands them over a page at a time. */
+export const enqueueDeliveries = (queue: Queue<DeliveryJob>) => async (ids: string[]) => {
+  await queue.addBulk(ids.map((id) => ({ name: 'send', data: { deliveryId: id }, opts: deliveryJobOptions(id) })));
+};
