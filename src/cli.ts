@@ -7,7 +7,7 @@ import { createDatabase, type Database } from './db/client.ts';
 import { MigrationError, migrate } from './db/migrate.ts';
 import { DomainError, InvalidInputError } from './errors.ts';
 import { previewDigest } from './modules/digests/compose.ts';
-import { scheduleDueDigests } from './modules/digests/schedule.ts';
+import { forceResendLatestDigest, scheduleDueDigests } from './modules/digests/schedule.ts';
 import { compileEmailTemplates } from './modules/mail/templates.ts';
 import { createCommandConnection } from './queues/connection.ts';
 import { createDigestQueue, enqueueDeliveries } from './queues/deliveries.ts';
@@ -23,6 +23,7 @@ Commands:
   papers:sample        load the sample papers shipped in data/sample, listed as of today
   digest:preview <email>   print the HTML of a reader's next digest (nothing is sent or recorded)
   digest:run --now         run one scheduling pass: create and queue the digests due now
+  digest:run --now --force <email>   re-send that reader's latest digest (same papers, new Message-ID)
   keygen               print a new token signing key entry for TOKEN_KEYS
 `;
 
@@ -92,7 +93,7 @@ const commands: Record<string, Command> = {
       else console.log(digest.html);
     });
   },
-  async 'digest:run'() {
+  async 'digest:run'([email]) {
     if (!process.argv.includes('--now'))
       throw new UsageError('paperboy digest:run needs --now (it runs one scheduling pass now).');
     const config = loadConfigOrExit(loadConfig);
@@ -101,6 +102,16 @@ const commands: Record<string, Command> = {
     try {
       await withDatabase(async (db) => {
         // A date already scheduled is a no-op: the unique key lets each reader have one digest per date.
+        if (process.argv.includes('--force')) {
+          if (!email) throw new UsageError("paperboy digest:run --now --force needs the reader's email address.");
+          const reader = await db.subscriber.findUnique({ where: { email: email.trim() } });
+          if (!reader) throw new InvalidInputError(`No subscriber has the address ${email}.`);
+          const id = await forceResendLatestDigest(db, reader.id);
+          if (!id) throw new InvalidInputError(`${email} has not been sent a digest yet: there is nothing to re-send.`);
+          await enqueueDeliveries(queue)([id]);
+          console.log('The latest digest will be sent again.');
+          return;
+        }
         const created = await scheduleDueDigests(db, enqueueDeliveries(queue), {
           cutoffHours: config.DIGEST_CUTOFF_HOURS,
         });

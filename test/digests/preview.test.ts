@@ -86,4 +86,26 @@ describe('digest preview and manual runs', () => {
     await queue.close();
     await connection.quit();
   });
+
+  it("re-sends a reader's latest digest only when forced, with the same papers under a new Message-ID", async () => {
+    const refused = await runNode('src/cli.ts', ['digest:run', '--now', '--force', 'preview@example.org'], env());
+    expect(refused).toMatchObject({
+      code: 1,
+      stderr: 'preview@example.org has not been sent a digest yet: there is nothing to re-send.\n',
+    });
+    const latest = await t.database.db.delivery.findFirstOrThrow({ where: { kind: 'digest' } });
+    await t.database.db.delivery.update({
+      where: { id: latest.id },
+      data: { status: 'sent', sentAt: new Date(), paperIds: ['2611.00020'] },
+    });
+    const forced = await runNode('src/cli.ts', ['digest:run', '--now', '--force', 'preview@example.org'], env());
+    expect(forced.code, forced.stderr).toBe(0);
+    const deliveries = await t.database.db.delivery.findMany({
+      where: { kind: 'digest' },
+      orderBy: { createdAt: 'asc' },
+    });
+    expect(deliveries).toHaveLength(2);
+    expect(deliveries[1]).toMatchObject({ status: 'pending', paperIds: ['2611.00020'] });
+    expect(deliveries[1]!.digestKey.startsWith(`${latest.digestKey}#resent-`)).toBe(true);
+  });
 });

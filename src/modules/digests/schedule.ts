@@ -73,3 +73,26 @@ export async function scheduleDueDigests(
     after = last;
   }
 }
+
+/**
+ * A forced re-send of a reader's latest digest (`digest:run --now --force <email>`): a new delivery with
+ * the same papers and a new Message-ID, so mail providers do not drop it as a duplicate. Null when the
+ * reader has no sent digest.
+ */
+export async function forceResendLatestDigest(db: Database, subscriberId: string, now: Date = new Date()) {
+  const latest = await db.delivery.findFirst({
+    where: { subscriberId, kind: 'digest', status: 'sent' },
+    orderBy: { sentAt: 'desc' },
+  });
+  if (!latest) return null;
+  const resend = await db.delivery.create({
+    data: {
+      subscriberId,
+      kind: 'digest',
+      digestKey: `${latest.digestKey.split('#')[0]}#resent-${now.toISOString()}`,
+      dueAt: now,
+      paperIds: latest.paperIds,
+    },
+  });
+  return resend.id;
+}
