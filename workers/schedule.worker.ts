@@ -1,6 +1,6 @@
 // Schedule queue: a job scheduler ticks every minute (UTC); each tick creates the digests now due and
 // queues them on the digest queue.
-import { scheduleDueDigests } from '../src/modules/digests/schedule.ts';
+import { scheduleDueDigests, skipLateDigests } from '../src/modules/digests/schedule.ts';
 import { createDigestQueue, enqueueDeliveries } from '../src/queues/deliveries.ts';
 import { createQueue, createWorker, QUEUE_NAMES } from '../src/queues/index.ts';
 import type { WorkerFactory } from './index.ts';
@@ -25,6 +25,7 @@ export const scheduleWorker: WorkerFactory = ({ config, logger, db, queues }) =>
       const created = await scheduleDueDigests(db, enqueueDeliveries(digests), {
         cutoffHours: config.DIGEST_CUTOFF_HOURS,
       });
+      await skipLateDigests(db, config.DIGEST_CUTOFF_HOURS);
       if (created) logger.info({ created }, 'digests scheduled');
       return { created };
     },

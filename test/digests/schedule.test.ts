@@ -1,7 +1,7 @@
 // The scheduler, driven by a fixed clock minute by minute through 2026's DST changes: one digest per
 // reader per local day, at the reader's own hour, whatever the offset or the season.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { scheduleDueDigests } from '../../src/modules/digests/schedule.ts';
+import { scheduleDueDigests, skipLateDigests } from '../../src/modules/digests/schedule.ts';
 import { openTestDatabase } from '../helpers/postgres.ts';
 
 type TestDb = Awaited<ReturnType<typeof openTestDatabase>>;
@@ -126,5 +126,11 @@ describe('digest scheduling', () => {
       await scheduleDueDigests(db, async () => {}, { now: new Date(t), cutoffHours: 12 });
     }
     expect(await keysOf(gap.id)).toEqual(['2026-03-29', '2026-10-25']);
+
+    // Digests nobody sent in time are marked skipped, not left pending or sent late.
+    const stale = await db.delivery.findFirstOrThrow({ where: { subscriberId: night.id } });
+    expect(stale.status).toBe('pending');
+    expect(await skipLateDigests(db, 12, new Date('2026-12-14T10:30:00Z'))).toBeGreaterThan(0);
+    expect(await db.delivery.findUniqueOrThrow({ where: { id: stale.id } })).toMatchObject({ status: 'skipped' });
   });
 });

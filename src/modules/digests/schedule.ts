@@ -96,3 +96,11 @@ export async function forceResendLatestDigest(db: Database, subscriberId: string
   });
   return resend.id;
 }
+
+/** Digests still waiting past the cut-off are marked skipped, so none is ever sent late or left pending. */
+export async function skipLateDigests(db: Database, cutoffHours: number, now: Date = new Date()): Promise<number> {
+  return db.$executeRaw`
+    UPDATE delivery SET status = 'skipped', last_error = ${`not sent within ${cutoffHours} hours of the send hour`},
+           lease_until = NULL, updated_at = now()
+     WHERE kind = 'digest' AND status = 'pending' AND due_at + make_interval(hours => ${cutoffHours}) < ${now}`;
+}
