@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // The `paperboy` command: operator tasks that run once and exit.
 import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { loadConfig, loadConfigSubset } from './config.ts';
 import { createDatabase, type Database } from './db/client.ts';
@@ -129,6 +130,9 @@ const commands: Record<string, Command> = {
   },
 };
 
+// Like the npm scripts, read .env when there is one (variables already set win).
+if (existsSync('.env')) process.loadEnvFile('.env');
+
 const { positionals } = parseArgs({ allowPositionals: true, strict: false });
 const [name, ...rest] = positionals;
 const command = name ? commands[name] : undefined;
@@ -146,6 +150,11 @@ try {
   }
   if (error instanceof MigrationError || error instanceof DomainError) {
     process.stderr.write(`${error.message}\n`);
+    process.exit(1);
+  }
+  // The database could not be reached or used (wrong DATABASE_URL, missing database): the cause, in one line.
+  if (error instanceof Error && /^Prisma/.test(error.name)) {
+    process.stderr.write(`Database error: ${error.message.trim().split('\n').at(-1)?.trim()}\n`);
     process.exit(1);
   }
   throw error;
