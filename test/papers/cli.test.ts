@@ -58,6 +58,11 @@ describe('paperboy CLI: papers', () => {
     const refused = await runNode('src/cli.ts', ['ingest', notFeed], env);
     expect(refused.code).toBe(1);
     expect(refused.stderr).toContain('The JSON is not a daily papers feed');
+    const noDatabase = await runNode('src/cli.ts', ['papers:sample'], { DATABASE_URL: `${database.url}_missing` });
+    expect(noDatabase.code).toBe(1);
+    expect(noDatabase.stderr).toMatch(
+      /^Database error: Database `[\w]+_missing` does not exist on the database server\n$/,
+    );
     const usage = await runNode('src/cli.ts', ['ingest'], env);
     expect(usage.code).toBe(2);
     expect(usage.stderr).toContain('paperboy ingest needs a file or an http(s) URL.');
