@@ -17,6 +17,8 @@ const CHECK_NAMES: Record<CheckName, string> = {
   redis: 'Redis',
 };
 
+const capitalise = (text: string) => text.charAt(0).toUpperCase() + text.slice(1);
+
 const describe = (result: CheckResult) =>
   result.ok ? { status: 'ok' as const } : { status: 'failing' as const, error: result.error };
 
@@ -35,7 +37,7 @@ export const opsRoutes: FastifyPluginAsyncZod<ReadinessDeps> = async (app, deps)
         status: ready ? ('ready' as const) : ('unavailable' as const),
         message: ready
           ? 'PostgreSQL and Redis are answering and the schema is up to date.'
-          : `${failing.map((name) => CHECK_NAMES[name]).join(' and ')} not available.`.replace(/^t/, 'T'),
+          : capitalise(`${failing.map((name) => CHECK_NAMES[name]).join(' and ')} not available.`),
         checks: {
           database: describe(checks.database),
           migrations: describe(checks.migrations),

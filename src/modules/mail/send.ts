@@ -22,6 +22,8 @@ export interface SendDeps {
   onHardBounce: (address: string, reason: string) => Promise<void>;
 }
 
+const messageOf = (error: unknown) => (error instanceof Error ? error.message : String(error));
+
 export type SendResult = 'sent' | 'skipped' | 'failed' | 'not-claimed';
 
 /** Another worker holds the delivery's lease: try again after it could have run out. */
@@ -53,7 +55,7 @@ export async function sendDelivery(deps: SendDeps, deliveryId: string): Promise<
     composed = await deps.compose(delivery);
   } catch (error) {
     // A bug or a database hiccup while composing: give the delivery back rather than hold it for a lease.
-    await releaseDelivery(deps.db, delivery, error instanceof Error ? error.message : String(error));
+    await releaseDelivery(deps.db, delivery, messageOf(error));
     throw error;
   }
   if ('skip' in composed) {
@@ -65,7 +67,7 @@ export async function sendDelivery(deps: SendDeps, deliveryId: string): Promise<
     await deps.mailer.send(composed.message);
   } catch (error) {
     const failure = classifySendFailure(error);
-    const reason = error instanceof Error ? error.message : String(error);
+    const reason = messageOf(error);
     if (failure === 'retry') {
       await releaseDelivery(deps.db, delivery, reason);
       throw error;

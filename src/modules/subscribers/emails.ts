@@ -6,7 +6,7 @@ import { messageIdFor } from '../mail/deliveries.ts';
 import { renderEmail, type EmailTemplates } from '../mail/templates.ts';
 import type { Composed } from '../mail/send.ts';
 import { addressHash } from './address.ts';
-import { describeSchedule, FREQUENCIES } from './preferences.ts';
+import { describeSchedule } from './preferences.ts';
 import { signToken, type TokenPurpose } from './tokens.ts';
 
 type LinkConfig = Pick<Config, 'PUBLIC_URL' | 'TOKEN_KEYS' | 'CONFIRM_TOKEN_TTL_HOURS'>;
@@ -74,7 +74,7 @@ export async function subscriptionEmail(
       footer,
       topics: [...topics, ...ownKeywords].join(', '),
       schedule: describeSchedule({
-        frequency: FREQUENCIES.includes(subscriber.frequency) ? subscriber.frequency : 'daily',
+        frequency: subscriber.frequency,
         weeklyDay: subscriber.weeklyDay ?? 1,
         sendHour: subscriber.sendHour,
         timeZone: subscriber.timeZone,
