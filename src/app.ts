@@ -25,7 +25,13 @@ import { subscriptionRoutes } from './routes/subscriptions.ts';
 import { loadPages } from './views.ts';
 import { compileEmailTemplates } from './modules/mail/templates.ts';
 import { createCommandConnection } from './queues/connection.ts';
-import { createMailQueue } from './queues/deliveries.ts';
+import { createDigestQueue, createMailQueue } from './queues/deliveries.ts';
+import { createQueue, QUEUE_NAMES } from './queues/index.ts';
+import { adminTokenHashes } from './modules/admin/auth.ts';
+import { httpRequestDuration, watchQueueDepths } from './metrics.ts';
+import { requireAdmin } from './routes/admin/guard.ts';
+import { queueDashboard } from './routes/admin/queues.ts';
+import { metricsRoutes } from './routes/metrics.ts';
 import { opsRoutes } from './routes/ops.ts';
 import { isPlainText } from './text.ts';
 import { paperRoutes } from './routes/papers.ts';
@@ -60,6 +66,13 @@ export async function buildApp(deps: AppDeps) {
     routerOptions: { maxParamLength: 500 },
   }).withTypeProvider<ZodTypeProvider>();
 
+  // Every route the app serves, for checks that must cover all of them (admin auth, API docs).
+  const routeTable: { method: string; url: string }[] = [];
+  app.addHook('onRoute', (route) => {
+    for (const method of [route.method].flat()) routeTable.push({ method, url: route.url });
+  });
+  app.decorate('routeTable', routeTable);
+
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
 
@@ -87,6 +100,14 @@ export async function buildApp(deps: AppDeps) {
         message: 'The address contains control characters or invalid Unicode.',
       });
     }
+  });
+
+  // Timed by route pattern, never the raw URL: that would leak link tokens and grow without bound.
+  app.addHook('onResponse', async (request, reply) => {
+    httpRequestDuration.observe(
+      { method: request.method, route: request.routeOptions.url ?? 'unmatched', status: String(reply.statusCode) },
+      reply.elapsedTime / 1000,
+    );
   });
 
   app.setNotFoundHandler((request, reply) =>
@@ -154,9 +175,20 @@ export async function buildApp(deps: AppDeps) {
     methods: ['POST'],
   });
 
-  const mailQueue = createMailQueue({ connection: redis, prefix: deps.config.QUEUE_PREFIX });
+  const queueContext = { connection: redis, prefix: deps.config.QUEUE_PREFIX };
+  const mailQueue = createMailQueue(queueContext);
+  const digestQueue = createDigestQueue(queueContext);
+  const queues = [
+    mailQueue,
+    digestQueue,
+    createQueue(QUEUE_NAMES.schedule, queueContext),
+    createQueue(QUEUE_NAMES.ingest, queueContext),
+  ];
+  // Queue depths are the same from every process; the API reports them, worker processes do not.
+  const unwatchQueues = watchQueueDepths(queues);
   app.addHook('onClose', async () => {
-    await mailQueue.close();
+    unwatchQueues();
+    await Promise.all(queues.map((queue) => queue.close()));
     redis.disconnect();
   });
 
@@ -173,14 +205,20 @@ export async function buildApp(deps: AppDeps) {
   });
   await app.register(topicRoutes, { db: deps.db });
   await app.register(paperRoutes, { db: deps.db, publicUrl: deps.config.PUBLIC_URL });
-  await app.register(adminRoutes, {
-    prefix: '/api/v1/admin',
-    db: deps.db,
-    config: deps.config,
-    templates,
-    adminTokens: deps.config.ADMIN_TOKENS,
+  // Everything for operators sits behind one admin-token check.
+  await app.register(async (admin) => {
+    admin.addHook('onRequest', requireAdmin(adminTokenHashes(deps.config)));
+    await admin.register(adminRoutes, { prefix: '/api/v1/admin', db: deps.db, config: deps.config, templates });
+    await admin.register(queueDashboard, { prefix: '/admin/queues', queues });
+    await admin.register(metricsRoutes);
   });
   return app;
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    routeTable: readonly { method: string; url: string }[];
+  }
 }
 
 export type App = Awaited<ReturnType<typeof buildApp>>;

@@ -7,6 +7,7 @@ import { loadConfig, loadConfigSubset } from './config.ts';
 import { createDatabase, type Database } from './db/client.ts';
 import { MigrationError, migrate } from './db/migrate.ts';
 import { DomainError, InvalidInputError } from './errors.ts';
+import { newAdminToken } from './modules/admin/auth.ts';
 import { previewDigest } from './modules/digests/compose.ts';
 import { forceResendLatestDigest, scheduleDueDigests } from './modules/digests/schedule.ts';
 import { compileEmailTemplates } from './modules/mail/templates.ts';
@@ -26,6 +27,7 @@ Commands:
   digest:run --now         run one scheduling pass: create and queue the digests due now
   digest:run --now --force <email>   re-send that reader's latest digest (same papers, new Message-ID)
   keygen               print a new token signing key entry for TOKEN_KEYS
+  admin-token          print a new admin token, and the hash line for ADMIN_TOKENS_FILE
 `;
 
 class UsageError extends Error {}
@@ -127,6 +129,11 @@ const commands: Record<string, Command> = {
     // Date plus a random suffix: sortable, and two keys made on the same day still get different ids.
     const id = `k${new Date().toISOString().slice(0, 10).replaceAll('-', '')}${randomBytes(2).toString('hex')}`;
     console.log(`${id}:${randomBytes(32).toString('base64url')}`);
+  },
+  async 'admin-token'() {
+    const { token, fileLine } = newAdminToken();
+    console.log(`token (give it to the operator; it is not stored): ${token}`);
+    console.log(`ADMIN_TOKENS_FILE line: ${fileLine}`);
   },
 };
 

@@ -1,4 +1,5 @@
 // Paperboy's whole configuration: one zod schema over the environment, checked once at start-up.
+import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { CronExpressionParser } from 'cron-parser';
 import { z } from 'zod';
@@ -58,6 +59,28 @@ function isCronPattern(pattern: string): boolean {
   }
 }
 
+const TOKEN_HASH = /^sha256:([0-9a-f]{64})$/;
+
+/** The hex hashes in an admin token file; each problem names its line, never its content. */
+function readTokenHashes(path: string, ctx: z.RefinementCtx): string[] {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (error) {
+    ctx.addIssue({ code: 'custom', message: `cannot read ${path} (${(error as NodeJS.ErrnoException).code})` });
+    return [];
+  }
+  const hashes: string[] = [];
+  text.split('\n').forEach((raw, index) => {
+    const line = raw.replace(/#.*/, '').trim();
+    if (!line) return;
+    const hash = TOKEN_HASH.exec(line.toLowerCase())?.[1];
+    if (hash) hashes.push(hash);
+    else ctx.addIssue({ code: 'custom', message: `line ${index + 1} of ${path} is not sha256:<64 hex digits>` });
+  });
+  return hashes;
+}
+
 const positiveInt = (fallback: number) => z.coerce.number().int().positive().default(fallback);
 
 const schema = z.object({
@@ -101,6 +124,21 @@ const schema = z.object({
     .default('')
     .transform(list)
     .pipe(z.array(z.string().min(24, { message: 'each admin token must be at least 24 characters' }))),
+  /**
+   * A file of admin token hashes, one `sha256:<64 hex digits>` per line (`#` starts a comment), so the
+   * tokens themselves need not be stored on the server; `node src/cli.ts admin-token` makes one.
+   */
+  ADMIN_TOKENS_FILE: z
+    .string()
+    .default('')
+    .transform((path, ctx): string[] => (path ? readTokenHashes(path, ctx) : [])),
+  /** A second port serving only /metrics without a token, for a scraper on a private network. */
+  METRICS_PORT: z.coerce
+    .number({ error: 'must be a port number from 1 to 65535' })
+    .int({ error: 'must be a port number from 1 to 65535' })
+    .min(1, { error: 'must be a port number from 1 to 65535' })
+    .max(65535, { error: 'must be a port number from 1 to 65535' })
+    .optional(),
   /**
    * Whether to believe X-Forwarded-For (client IPs feed rate limits and consent records): `false`, `true`
    * (trust every proxy), or comma-separated proxy addresses/CIDRs.

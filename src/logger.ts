@@ -1,5 +1,5 @@
 // pino logger shared by the API, the workers and the CLI; secrets and addresses never reach the logs.
-import { pino, type Logger } from 'pino';
+import { pino, type DestinationStream, type Logger, type LoggerOptions } from 'pino';
 import type { Config } from './config.ts';
 
 export type { Logger };
@@ -21,9 +21,13 @@ export const REDACTED_PATHS = [
 const LINK_TOKEN = /\/(confirm|manage|unsubscribe|digest)\/[^/?#]+/g;
 export const redactUrl = (url: string) => url.replace(LINK_TOKEN, '/$1/[token]');
 
-export function createLogger(config: Pick<Config, 'LOG_LEVEL' | 'NODE_ENV'>, name = 'paperboy'): Logger {
-  const pretty = config.NODE_ENV === 'development' && process.stdout.isTTY;
-  return pino({
+export function createLogger(
+  config: Pick<Config, 'LOG_LEVEL' | 'NODE_ENV'>,
+  name = 'paperboy',
+  destination?: DestinationStream,
+): Logger {
+  const pretty = config.NODE_ENV === 'development' && process.stdout.isTTY && !destination;
+  const options: LoggerOptions = {
     name,
     level: config.LOG_LEVEL,
     redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
@@ -36,5 +40,6 @@ export function createLogger(config: Pick<Config, 'LOG_LEVEL' | 'NODE_ENV'>, nam
     },
     // pino-pretty is a dev dependency: only asked for on a developer's terminal.
     ...(pretty ? { transport: { target: 'pino-pretty', options: { translateTime: 'SYS:HH:MM:ss' } } } : {}),
-  });
+  };
+  return destination ? pino(options, destination) : pino(options);
 }

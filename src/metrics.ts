@@ -1,6 +1,7 @@
 // Prometheus metrics (prom-client). One registry per process: the API serves it at /metrics, and a
 // worker process started on its own serves it on METRICS_PORT. Modules record what happened here;
 // nothing in this file knows about HTTP or queues beyond the label values.
+import type { Queue } from 'bullmq';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 
 export const registry = new Registry();
@@ -22,12 +23,35 @@ export const jobDuration = new Histogram({
   registers: [registry],
 });
 
+const watchedQueues = new Set<Queue>();
+const QUEUE_STATES = ['waiting', 'active', 'delayed', 'failed', 'prioritized'] as const;
+/** A scrape must answer even while Redis is away: a queue that does not answer in time is left out. */
+const QUEUE_COUNT_TIMEOUT_MS = 1_000;
+
 export const queueDepth = new Gauge({
   name: 'paperboy_queue_jobs',
   help: 'Jobs in each queue by state, read from Redis when scraped.',
   labelNames: ['queue', 'state'] as const,
   registers: [registry],
+  async collect() {
+    this.reset();
+    await Promise.all(
+      [...watchedQueues].map(async (queue) => {
+        const timeout = new Promise<undefined>((resolve) =>
+          setTimeout(() => resolve(undefined), QUEUE_COUNT_TIMEOUT_MS).unref(),
+        );
+        const counts = await Promise.race([queue.getJobCounts(...QUEUE_STATES).catch(() => undefined), timeout]);
+        for (const [state, count] of Object.entries(counts ?? {})) this.set({ queue: queue.name, state }, count);
+      }),
+    );
+  },
 });
+
+/** Reports these queues' depths on every scrape until the returned function is called. */
+export function watchQueueDepths(queues: Queue[]): () => void {
+  for (const queue of queues) watchedQueues.add(queue);
+  return () => queues.forEach((queue) => watchedQueues.delete(queue));
+}
 
 export const emailsSent = new Counter({
   name: 'paperboy_emails_sent_total',
@@ -66,7 +90,7 @@ export const digestBuildDuration = new Histogram({
 
 export const papersIngested = new Counter({
   name: 'paperboy_papers_ingested_total',
-  help: 'Papers read from feeds, by outcome (inserted, updated, unchanged, skipped).',
+  help: 'Papers read from feeds, by outcome (added, updated, unchanged, skipped as invalid).',
   labelNames: ['outcome'] as const,
   registers: [registry],
 });

@@ -3,6 +3,7 @@ import { buildApp } from './app.ts';
 import { loadConfig, type Config } from './config.ts';
 import { createDatabase, type Database } from './db/client.ts';
 import { createLogger, type Logger } from './logger.ts';
+import { startMetricsServer } from './metrics-server.ts';
 import { createProbeConnection } from './queues/connection.ts';
 import { checkReadiness } from './modules/health/readiness.ts';
 import { exitGracefullyOnSignal, exitOnStartupError, loadConfigOrExit, StartupError } from './runtime.ts';
@@ -29,10 +30,12 @@ export async function startApi(config: Config, logger: Logger, db: Database): Pr
   // Starting without its services is allowed (they may come up later), but say so at once.
   const { ready, checks } = await checkReadiness({ db, redis });
   if (!ready) logger.warn({ checks }, 'started, but not ready yet: see /readyz');
+  const metrics = await startMetricsServer(config, logger);
   return {
     address,
     close: async () => {
       await app.close();
+      await metrics?.close();
       redis.disconnect();
     },
   };

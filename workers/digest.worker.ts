@@ -1,4 +1,5 @@
 // Digest queue: one job per reader's digest delivery, created by the scheduler.
+import { digestBuildDuration } from '../src/metrics.ts';
 import { composeDigest } from '../src/modules/digests/compose.ts';
 import { QUEUE_NAMES } from '../src/queues/index.ts';
 import { createDeliveryWorker, type DeliveryWorkerOptions } from './deliveries.ts';
@@ -13,7 +14,14 @@ export const createDigestWorker = (options: DeliveryWorkerOptions = {}) =>
       giveUpAfterMs: (config) => (config.DIGEST_CUTOFF_HOURS + 1) * 3_600_000,
       concurrency: (config) => config.WORKER_CONCURRENCY,
       sendRate: (config) => Math.max(1, config.SEND_RATE_PER_SECOND - mailSendRate(config)),
-      compose: (db, config, templates, delivery) => composeDigest(db, config, templates, delivery),
+      compose: async (db, config, templates, delivery) => {
+        const done = digestBuildDuration.startTimer();
+        try {
+          return await composeDigest(db, config, templates, delivery);
+        } finally {
+          done();
+        }
+      },
     },
     options,
   );

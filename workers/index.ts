@@ -1,11 +1,13 @@
 // Worker entry point: `npm run start:worker`. Runs the BullMQ workers of every queue; no HTTP.
-import type { Worker } from 'bullmq';
+import type { Job, Worker } from 'bullmq';
 import { loadConfig, type Config } from '../src/config.ts';
 import { createDatabase, type Database } from '../src/db/client.ts';
 import { createLogger, type Logger } from '../src/logger.ts';
+import { jobDuration } from '../src/metrics.ts';
 import { createQueueConnection } from '../src/queues/connection.ts';
 import type { QueueContext } from '../src/queues/index.ts';
-import { exitGracefullyOnSignal, loadConfigOrExit } from '../src/runtime.ts';
+import { startMetricsServer, type MetricsServer } from '../src/metrics-server.ts';
+import { exitGracefullyOnSignal, exitOnStartupError, loadConfigOrExit } from '../src/runtime.ts';
 import { ingestWorker } from './ingest.worker.ts';
 import { digestWorker } from './digest.worker.ts';
 import { mailWorker } from './mail.worker.ts';
@@ -42,6 +44,13 @@ export async function startWorkers(
   const workers: Worker[] = [];
   for (const factory of factories) workers.push(await factory(deps));
   for (const worker of workers) {
+    const timeJob = (job: Job | undefined, outcome: 'completed' | 'failed') => {
+      if (job?.processedOn && job.finishedOn) {
+        jobDuration.observe({ queue: worker.name, outcome }, (job.finishedOn - job.processedOn) / 1000);
+      }
+    };
+    worker.on('completed', (job) => timeJob(job, 'completed'));
+    worker.on('failed', (job) => timeJob(job, 'failed'));
     worker.on('failed', (job, error) =>
       logger.warn(
         { queue: worker.name, jobId: job?.id, err: error },
@@ -67,9 +76,12 @@ if (import.meta.main) {
   const logger = createLogger(config, 'paperboy-worker');
   const db = createDatabase(config.DATABASE_URL);
   let running: RunningWorkers | undefined;
+  let metrics: MetricsServer | undefined;
   exitGracefullyOnSignal(logger, config.SHUTDOWN_TIMEOUT_MS, async () => {
     await running?.close();
+    await metrics?.close();
     await db.$disconnect();
   });
   running = await startWorkers(config, logger, db);
+  metrics = await startMetricsServer(config, logger).catch(exitOnStartupError(logger));
 }

@@ -1,4 +1,5 @@
 // The whole Fastify app on this file's own database, for tests that drive it through inject().
+import type { DestinationStream } from 'pino';
 import { buildApp, type App } from '../../src/app.ts';
 import type { Config } from '../../src/config.ts';
 import { createLogger } from '../../src/logger.ts';
@@ -17,12 +18,16 @@ export interface TestApp {
   close: () => Promise<void>;
 }
 
-export async function openTestApp(overrides: Record<string, string> = {}): Promise<TestApp> {
+/** The app on a fresh database; `logs` receives its log lines (JSON) instead of the console. */
+export async function openTestApp(
+  overrides: Record<string, string> = {},
+  logs?: DestinationStream,
+): Promise<TestApp> {
   const database = await openTestDatabase();
   const config = testConfig({ DATABASE_URL: database.url, ADMIN_TOKENS: ADMIN_TOKEN, ...overrides });
   const redis = createProbeConnection(config.REDIS_URL);
   redis.on('error', () => {});
-  const app = await buildApp({ config, db: database.db, redis, logger: createLogger(config) });
+  const app = await buildApp({ config, db: database.db, redis, logger: createLogger(config, 'paperboy', logs) });
   return {
     app,
     database,

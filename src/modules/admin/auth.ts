@@ -1,15 +1,42 @@
-// Admin bearer tokens: compared in constant time so response timing reveals nothing about a token.
-import { createHash, timingSafeEqual } from 'node:crypto';
+// Admin tokens: kept and compared only as SHA-256 hashes, in constant time, so neither a token file
+// nor response timing reveals a token.
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import type { Config } from '../../config.ts';
 
-const digest = (value: string) => createHash('sha256').update(value).digest();
+const sha256 = (value: string) => createHash('sha256').update(value).digest();
 
-/** Whether an Authorization header carries one of the configured admin tokens. */
-export function isAdminAuthorization(header: string | undefined, tokens: readonly string[]): boolean {
-  const presented = /^Bearer\s+(\S+)\s*$/i.exec(header ?? '')?.[1];
+/** Every accepted admin token's hash: ADMIN_TOKENS (hashed here) and the hashes in ADMIN_TOKENS_FILE. */
+export function adminTokenHashes(config: Pick<Config, 'ADMIN_TOKENS' | 'ADMIN_TOKENS_FILE'>): Buffer[] {
+  return [...config.ADMIN_TOKENS.map(sha256), ...config.ADMIN_TOKENS_FILE.map((hex) => Buffer.from(hex, 'hex'))];
+}
+
+/** A new admin token and the line to put in ADMIN_TOKENS_FILE for it. */
+export function newAdminToken(): { token: string; fileLine: string } {
+  const token = randomBytes(32).toString('base64url');
+  return { token, fileLine: `sha256:${sha256(token).toString('hex')}` };
+}
+
+/**
+ * The token an Authorization header presents: `Bearer <token>` for scripts, or HTTP Basic with the
+ * token as the password (any user name) so a browser can open the queue dashboard.
+ */
+function presentedToken(header: string | undefined): string | undefined {
+  const [, scheme, value] = /^(\S+)\s+(\S+)\s*$/.exec(header ?? '') ?? [];
+  if (!scheme || !value) return undefined;
+  if (scheme.toLowerCase() === 'bearer') return value;
+  if (scheme.toLowerCase() !== 'basic') return undefined;
+  const decoded = Buffer.from(value, 'base64').toString('utf8');
+  const colon = decoded.indexOf(':');
+  return colon >= 0 ? decoded.slice(colon + 1) : undefined;
+}
+
+/** Whether an Authorization header carries one of the admin tokens. */
+export function isAdminAuthorization(header: string | undefined, tokenHashes: readonly Buffer[]): boolean {
+  const presented = presentedToken(header);
   if (!presented) return false;
-  // Hashing first gives equal-length inputs; every token is compared, so timing does not tell which matched.
-  const candidate = digest(presented);
+  // Equal-length hashes; every one is compared, so timing does not tell which matched or how many exist.
+  const candidate = sha256(presented);
   let matched = false;
-  for (const token of tokens) matched = timingSafeEqual(candidate, digest(token)) || matched;
+  for (const hash of tokenHashes) matched = timingSafeEqual(candidate, hash) || matched;
   return matched;
 }

@@ -1,5 +1,6 @@
 // Sending one delivery, exactly once: claim it, compose it, send it, record what happened.
 import type { Database } from '../../db/client.ts';
+import { emailsFailed, emailsSent, emailsSkipped, schedulerLag } from '../../metrics.ts';
 import {
   claimDelivery,
   finishDelivery,
@@ -60,6 +61,7 @@ export async function sendDelivery(deps: SendDeps, deliveryId: string): Promise<
   }
   if ('skip' in composed) {
     await finishDelivery(deps.db, delivery, 'skipped', composed.skip);
+    emailsSkipped.inc({ kind: delivery.kind });
     return 'skipped';
   }
   if (composed.paperIds) await rememberPapers(deps.db, delivery, composed.paperIds);
@@ -73,11 +75,14 @@ export async function sendDelivery(deps: SendDeps, deliveryId: string): Promise<
       throw error;
     }
     await finishDelivery(deps.db, delivery, 'failed', reason);
+    emailsFailed.inc({ kind: delivery.kind });
     if (failure === 'hard-bounce') await deps.onHardBounce(composed.message.to, reason);
     return 'failed';
   }
   // false only if our lease ran out mid-send and another worker took over: it sends under the same
   // Message-ID, so the receiver keeps one; nothing here may overwrite its record.
   await markSent(deps.db, delivery, composed.message.messageId, composed.paperIds);
+  emailsSent.inc({ kind: delivery.kind });
+  if (delivery.kind === 'digest') schedulerLag.observe((Date.now() - delivery.dueAt.getTime()) / 1000);
   return 'sent';
 }

@@ -2,6 +2,7 @@
 import { readFile } from 'node:fs/promises';
 import type { Database } from '../../db/client.ts';
 import { InvalidInputError } from '../../errors.ts';
+import { papersIngested } from '../../metrics.ts';
 import { parseFeed } from './parse-feed.ts';
 import { storePapers } from './store.ts';
 import type { ParsedFeed, SkippedItem } from './types.ts';
@@ -28,6 +29,10 @@ export async function ingestParsedFeed(
   options: IngestOptions = {},
 ): Promise<IngestReport> {
   const stored = await storePapers(db, feed.papers, options.onProgress);
+  papersIngested.inc({ outcome: 'added' }, stored.added.length);
+  papersIngested.inc({ outcome: 'updated' }, stored.updated.length);
+  papersIngested.inc({ outcome: 'unchanged' }, stored.unchanged);
+  papersIngested.inc({ outcome: 'skipped' }, feed.skipped.length);
   return {
     format: feed.format,
     total: feed.papers.length + feed.skipped.length,

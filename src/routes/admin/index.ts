@@ -1,4 +1,4 @@
-// Admin API: everything under /api/v1/admin requires one of the ADMIN_TOKENS as a bearer token.
+// Admin API under /api/v1/admin; src/app.ts puts it behind requireAdmin (./guard.ts).
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { Config } from '../../config.ts';
@@ -6,7 +6,6 @@ import type { Database } from '../../db/client.ts';
 import { NotFoundError } from '../../errors.ts';
 import { previewDigest } from '../../modules/digests/compose.ts';
 import type { EmailTemplates } from '../../modules/mail/templates.ts';
-import { isAdminAuthorization } from '../../modules/admin/auth.ts';
 import { ingestFeed, MAX_FEED_BYTES } from '../../modules/papers/ingest.ts';
 import {
   createTopic,
@@ -21,21 +20,11 @@ export interface AdminDeps {
   db: Database;
   config: Config;
   templates: EmailTemplates;
-  adminTokens: readonly string[];
 }
 
 const slugParams = z.object({ slug: z.string().max(60) });
 
-export const adminRoutes: FastifyPluginAsyncZod<AdminDeps> = async (app, { db, config, templates, adminTokens }) => {
-  app.addHook('onRequest', async (request, reply) => {
-    if (!isAdminAuthorization(request.headers.authorization, adminTokens)) {
-      return reply
-        .code(401)
-        .header('www-authenticate', 'Bearer realm="paperboy-admin"')
-        .send({ error: 'Unauthorized', message: 'Send one of the ADMIN_TOKENS as "Authorization: Bearer <token>".' });
-    }
-  });
-
+export const adminRoutes: FastifyPluginAsyncZod<AdminDeps> = async (app, { db, config, templates }) => {
   // Atom feeds arrive as XML text; the route tells the formats apart.
   app.addContentTypeParser(
     ['application/atom+xml', 'application/xml', 'text/xml'],
