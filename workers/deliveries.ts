@@ -67,7 +67,7 @@ export const createDeliveryWorker =
           if (!isMailServiceFailure(error)) throw error;
           // Not this reader's fault: pause the whole queue (the job goes back without using an attempt).
           logger.error(
-            { err: error, queue: spec.queue, pauseMs: servicePauseMs },
+            { err: error, queue: spec.queue, jobId: job.id, pauseMs: servicePauseMs },
             'ALERT: the mail server refuses or cannot be reached; sending is paused and will be retried',
           );
           await worker.rateLimit(servicePauseMs);

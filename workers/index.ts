@@ -49,7 +49,10 @@ export async function startWorkers(
         jobDuration.observe({ queue: worker.name, outcome }, (job.finishedOn - job.processedOn) / 1000);
       }
     };
-    worker.on('completed', (job) => timeJob(job, 'completed'));
+    worker.on('completed', (job, result) => {
+      timeJob(job, 'completed');
+      logger.debug({ queue: worker.name, jobId: job.id, result }, 'job completed');
+    });
     worker.on('failed', (job) => timeJob(job, 'failed'));
     worker.on('failed', (job, error) =>
       logger.warn(
