@@ -1,5 +1,7 @@
 // Builds the Fastify app from explicit dependencies; tests drive it through inject().
 import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { STATUS_CODES } from 'node:http';
 import Fastify, { LogController, type FastifyError } from 'fastify';
 import {
   hasZodFastifySchemaValidationErrors,
@@ -32,6 +34,7 @@ import { httpRequestDuration, watchQueueDepths } from './metrics.ts';
 import { requireAdmin } from './routes/admin/guard.ts';
 import { queueDashboard } from './routes/admin/queues.ts';
 import { metricsRoutes } from './routes/metrics.ts';
+import { registerApiDocs } from './routes/api-docs.ts';
 import { opsRoutes } from './routes/ops.ts';
 import { isPlainText } from './text.ts';
 import { paperRoutes } from './routes/papers.ts';
@@ -45,6 +48,8 @@ export interface AppDeps {
   logger: Logger;
 }
 
+const VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string })
+  .version;
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,64}$/;
 const PROBES = new Set(['/healthz', '/readyz']);
 
@@ -125,7 +130,8 @@ export async function buildApp(deps: AppDeps) {
     }
     const status = typeof error.statusCode === 'number' ? error.statusCode : isUnreadableForm(error) ? 400 : 500;
     if (status < 500) {
-      return reply.code(status).send({ error: error.name, message: error.message });
+      // Not every thrown thing is an Error (the rate limiter throws a plain object).
+      return reply.code(status).send({ error: error.name ?? STATUS_CODES[status], message: error.message });
     }
     request.log.error({ err: error }, 'request failed');
     return reply.code(500).send({ error: 'Internal Server Error', message: 'Something went wrong on our side.' });
@@ -174,6 +180,8 @@ export async function buildApp(deps: AppDeps) {
     origin: (origin, callback) => callback(null, origin !== undefined && deps.config.CORS_ORIGINS.includes(origin)),
     methods: ['POST'],
   });
+
+  await registerApiDocs(app, deps.config.PUBLIC_URL, VERSION);
 
   const queueContext = { connection: redis, prefix: deps.config.QUEUE_PREFIX };
   const mailQueue = createMailQueue(queueContext);

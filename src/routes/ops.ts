@@ -23,13 +23,27 @@ const describe = (result: CheckResult) =>
   result.ok ? { status: 'ok' as const } : { status: 'failing' as const, error: result.error };
 
 export const opsRoutes: FastifyPluginAsyncZod<ReadinessDeps> = async (app, deps) => {
-  app.get('/healthz', { schema: { response: { 200: z.object({ status: z.literal('ok') }) } } }, async () => ({
-    status: 'ok' as const,
-  }));
+  app.get(
+    '/healthz',
+    {
+      schema: {
+        tags: ['operations'],
+        summary: 'Liveness: the process is up.',
+        response: { 200: z.object({ status: z.literal('ok') }) },
+      },
+    },
+    async () => ({ status: 'ok' as const }),
+  );
 
   app.get(
     '/readyz',
-    { schema: { response: { 200: readinessSchema, 503: readinessSchema } } },
+    {
+      schema: {
+        tags: ['operations'],
+        summary: 'Readiness: PostgreSQL answers with every migration applied, and Redis answers.',
+        response: { 200: readinessSchema, 503: readinessSchema },
+      },
+    },
     async (request, reply) => {
       const { ready, checks } = await checkReadiness(deps);
       const failing = (Object.keys(checks) as CheckName[]).filter((name) => !checks[name].ok);

@@ -6,6 +6,7 @@ import { NotFoundError } from '../errors.ts';
 import { renderAtom, renderRss } from '../modules/papers/feeds.ts';
 import { paperUrl, rankPapers } from '../modules/papers/ranking.ts';
 import { strictDate } from '../modules/papers/normalize.ts';
+import { problem } from './schemas.ts';
 
 const FEED_SIZE = 50;
 const FEED_WINDOW_DAYS = 30;
@@ -53,8 +54,14 @@ export const paperRoutes: FastifyPluginAsyncZod<{ db: Database; publicUrl: strin
     '/api/v1/papers',
     {
       schema: {
+        tags: ['papers'],
+        summary: 'Trending papers, best first, optionally for one topic; page on with nextCursor.',
         querystring: listQuery,
-        response: { 200: z.object({ papers: z.array(paperSchema), nextCursor: z.string().nullable() }) },
+        response: {
+          200: z.object({ papers: z.array(paperSchema), nextCursor: z.string().nullable() }),
+          400: problem,
+          404: problem,
+        },
       },
     },
     async (request) => {
@@ -64,7 +71,19 @@ export const paperRoutes: FastifyPluginAsyncZod<{ db: Database; publicUrl: strin
   );
 
   // /feeds/all.xml, /feeds/<topic>.xml (RSS 2.0) and the same names with .atom (Atom 1.0).
-  app.get('/feeds/:file', { schema: { params: z.object({ file: z.string().max(80) }) } }, async (request, reply) => {
+  const feedSchema = {
+    tags: ['papers'],
+    summary: 'RSS 2.0 (/feeds/<topic>.xml) or Atom (/feeds/<topic>.atom) of trending papers; `all` for every topic.',
+    params: z.object({ file: z.string().max(80).describe('e.g. all.xml, model-merging.atom') }),
+    response: {
+      200: {
+        description: 'The feed',
+        content: { 'application/rss+xml': { schema: z.string() }, 'application/atom+xml': { schema: z.string() } },
+      },
+      404: problem,
+    },
+  };
+  app.get('/feeds/:file', { schema: feedSchema }, async (request, reply) => {
     const match = /^([a-z0-9-]+)\.(xml|atom)$/.exec(request.params.file);
     if (!match) throw new NotFoundError('Feeds are at /feeds/all.xml or /feeds/<topic>.xml (RSS), or .atom (Atom).');
     const [, name, kind] = match as unknown as [string, string, 'xml' | 'atom'];

@@ -9,7 +9,13 @@ const topicSchema = z.object({ slug: z.string(), name: z.string(), description: 
 export const topicRoutes: FastifyPluginAsyncZod<{ db: Database }> = async (app, { db }) => {
   app.get(
     '/api/v1/topics',
-    { schema: { response: { 200: z.object({ topics: z.array(topicSchema) }) } } },
+    {
+      schema: {
+        tags: ['papers'],
+        summary: 'The topics a reader can choose.',
+        response: { 200: z.object({ topics: z.array(topicSchema) }) },
+      },
+    },
     async () => ({
       topics: await listTopics(db),
     }),

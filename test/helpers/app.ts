@@ -19,10 +19,7 @@ export interface TestApp {
 }
 
 /** The app on a fresh database; `logs` receives its log lines (JSON) instead of the console. */
-export async function openTestApp(
-  overrides: Record<string, string> = {},
-  logs?: DestinationStream,
-): Promise<TestApp> {
+export async function openTestApp(overrides: Record<string, string> = {}, logs?: DestinationStream): Promise<TestApp> {
   const database = await openTestDatabase();
   const config = testConfig({ DATABASE_URL: database.url, ADMIN_TOKENS: ADMIN_TOKEN, ...overrides });
   const redis = createProbeConnection(config.REDIS_URL);

@@ -431,6 +431,8 @@ describe('subscription flow', () => {
     sink.reset();
     await signUpWithForm(t.app, t.config, { email: 'crawler@example.org', topics: 'model-merging' });
     const [confirmEmail] = await sink.waitForMessages(1);
+    // The sink has the message a moment before the worker records it as sent: let that settle first.
+    await expect.poll(() => db().delivery.count({ where: { status: { in: ['pending', 'sending'] } } })).toBe(0);
     const crawler = await subscriberOf('crawler@example.org');
     const links = new Set([
       ...linksIn(confirmEmail!, PUBLIC_URL),

@@ -6,32 +6,26 @@ import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { FastifyAdapter } from '@bull-board/fastify';
 import type { Queue } from 'bullmq';
 import type { FastifyPluginAsync } from 'fastify';
+import { useContentSecurityPolicy } from '../content-policy.ts';
 
 /** The board's page loads its own scripts and inline styles (and a web font); the rest stays strict. */
-const DASHBOARD_CSP = {
-  contentSecurityPolicy: {
-    directives: {
-      defaultSrc: ["'none'"],
-      scriptSrc: ["'self'"],
-      styleSrc: ["'self'", "'unsafe-inline'", 'https://fonts.googleapis.com'],
-      fontSrc: ["'self'", 'https://fonts.gstatic.com'],
-      imgSrc: ["'self'", 'data:'],
-      connectSrc: ["'self'"],
-      formAction: ["'self'"],
-      frameAncestors: ["'none'"],
-      baseUri: ["'self'"],
-    },
-  },
+const DASHBOARD_POLICY = {
+  defaultSrc: ["'none'"],
+  scriptSrc: ["'self'"],
+  styleSrc: ["'self'", "'unsafe-inline'", 'https://fonts.googleapis.com'],
+  fontSrc: ["'self'", 'https://fonts.gstatic.com'],
+  imgSrc: ["'self'", 'data:'],
+  connectSrc: ["'self'"],
+  formAction: ["'self'"],
+  frameAncestors: ["'none'"],
+  baseUri: ["'self'"],
 };
 
 export const queueDashboard: FastifyPluginAsync<{ prefix: string; queues: Queue[] }> = async (
   app,
   { prefix, queues },
 ) => {
-  // @fastify/helmet reads a route's own policy from its config.
-  app.addHook('onRoute', (route) => {
-    route.config = { ...route.config, helmet: DASHBOARD_CSP } as typeof route.config;
-  });
+  useContentSecurityPolicy(app, DASHBOARD_POLICY);
   const serverAdapter = new FastifyAdapter().setBasePath(prefix);
   createBullBoard({
     queues: queues.map((queue) => new BullMQAdapter(queue)),
