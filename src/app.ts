@@ -30,6 +30,7 @@ import { opsRoutes } from './routes/ops.ts';
 import { isPlainText } from './text.ts';
 import { paperRoutes } from './routes/papers.ts';
 import { topicRoutes } from './routes/topics.ts';
+import { webhookRoutes } from './routes/webhooks.ts';
 
 export interface AppDeps {
   config: Config;
@@ -180,6 +181,7 @@ export async function buildApp(deps: AppDeps) {
     templates,
     adminTokens: deps.config.ADMIN_TOKENS,
   });
+  await app.register(webhookRoutes, { prefix: '/api/v1/webhooks', db: deps.db, config: deps.config });
   return app;
 }
 
