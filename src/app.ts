@@ -39,6 +39,7 @@ import { opsRoutes } from './routes/ops.ts';
 import { isPlainText } from './text.ts';
 import { paperRoutes } from './routes/papers.ts';
 import { topicRoutes } from './routes/topics.ts';
+import { webhookRoutes } from './routes/webhooks.ts';
 
 export interface AppDeps {
   config: Config;
@@ -220,6 +221,7 @@ export async function buildApp(deps: AppDeps) {
     await admin.register(queueDashboard, { prefix: '/admin/queues', queues });
     await admin.register(metricsRoutes);
   });
+  await app.register(webhookRoutes, { prefix: '/api/v1/webhooks', db: deps.db, config: deps.config });
   return app;
 }
 

@@ -83,6 +83,9 @@ function readTokenHashes(path: string, ctx: z.RefinementCtx): string[] {
 
 const positiveInt = (fallback: number) => z.coerce.number().int().positive().default(fallback);
 
+/** When soft bounces (a full mailbox, a server having a bad day) add up to a suppression, unless configured. */
+export const SOFT_BOUNCE_DEFAULTS = { SOFT_BOUNCE_LIMIT: 3, SOFT_BOUNCE_WINDOW_DAYS: 7 } as const;
+
 const schema = z.object({
   NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
   DATABASE_URL: url(['postgres:', 'postgresql:'], 'postgresql://postgres@127.0.0.1:5432/paperboy').default(
@@ -193,6 +196,17 @@ const schema = z.object({
     .default('')
     .transform((value) => value.replace(/\\n/g, '\n'))
     .refine((value) => value === '' || value.includes('PRIVATE KEY'), { message: 'must be a PEM private key' }),
+  /**
+   * Shared secret of the bounce webhook: a bearer token, or the key of the X-Paperboy-Signature HMAC.
+   * Unset: the webhook refuses every request.
+   */
+  BOUNCE_WEBHOOK_SECRET: z
+    .string()
+    .min(24, { message: 'must be at least 24 characters (e.g. `openssl rand -hex 32`)' })
+    .optional(),
+  /** This many soft bounces of one address within SOFT_BOUNCE_WINDOW_DAYS suppress it. */
+  SOFT_BOUNCE_LIMIT: positiveInt(SOFT_BOUNCE_DEFAULTS.SOFT_BOUNCE_LIMIT),
+  SOFT_BOUNCE_WINDOW_DAYS: positiveInt(SOFT_BOUNCE_DEFAULTS.SOFT_BOUNCE_WINDOW_DAYS),
   /** A digest not sent within this many hours after the reader's send hour is skipped, not sent late. */
   DIGEST_CUTOFF_HOURS: positiveInt(12),
   WORKER_CONCURRENCY: positiveInt(8),

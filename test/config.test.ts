@@ -100,6 +100,16 @@ describe('loadConfig', () => {
     ]);
   });
 
+  it('leaves the bounce webhook off by default and refuses a short secret', () => {
+    const config = loadConfig({ TOKEN_KEYS: KEY });
+    expect(config.BOUNCE_WEBHOOK_SECRET).toBeUndefined();
+    expect(config).toMatchObject({ SOFT_BOUNCE_LIMIT: 3, SOFT_BOUNCE_WINDOW_DAYS: 7 });
+    expect(problemsOf({ TOKEN_KEYS: KEY, BOUNCE_WEBHOOK_SECRET: 'short', SOFT_BOUNCE_LIMIT: '0' })).toEqual([
+      expect.stringMatching(/^BOUNCE_WEBHOOK_SECRET: must be at least 24 characters/),
+      expect.stringMatching(/^SOFT_BOUNCE_LIMIT: /),
+    ]);
+  });
+
   it('can read only the variables a command needs', () => {
     expect(loadConfigSubset(['DATABASE_URL'], {})).toEqual({
       DATABASE_URL: 'postgresql://postgres@127.0.0.1:5432/paperboy',

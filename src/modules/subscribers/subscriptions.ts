@@ -4,6 +4,7 @@ import type { Config } from '../../config.ts';
 import type { Database, DbClient } from '../../db/client.ts';
 import type { DeliveryKind, Subscriber, SuppressionReason } from '../../generated/prisma/client.ts';
 import { addressHash } from './address.ts';
+import { recordBounce } from './bounces.ts';
 import type { Preferences } from './preferences.ts';
 import { TokenError, verifyToken, type TokenClaims, type TokenPurpose } from './tokens.ts';
 
@@ -304,15 +305,12 @@ export async function suppressAddress(db: DbClient, email: string, reason: Suppr
   });
 }
 
-/** The mail server said the address does not exist: never mail it again, and say why in its history. */
+/**
+ * The mail server said the address does not exist: never mail it again, and say why in its history. The
+ * bounce webhook records bounces the same way (see bounces.ts).
+ */
 export async function markBounced(db: Database, email: string, reason: string) {
-  await db.$transaction(async (tx) => {
-    await suppressAddress(tx, email, 'hard_bounce', reason.slice(0, 500));
-    const subscriber = await tx.subscriber.findUnique({ where: { email } });
-    if (!subscriber) return;
-    await tx.subscriber.update({ where: { id: subscriber.id }, data: { status: 'bounced' } });
-    await recordEvent(tx, subscriber.id, 'bounce', { type: 'hard', reason: reason.slice(0, 500) });
-  });
+  await recordBounce(db, { type: 'hard', address: email, reason, source: 'smtp' });
 }
 
 /** "Delete me": the subscriber and its history go; only a hash stays, so the address is never mailed by mistake. */
