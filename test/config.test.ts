@@ -1,4 +1,7 @@
 // Configuration: sensible local defaults, and one clear message listing every bad variable.
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig, loadConfigSubset } from '../src/config.ts';
 import { runNode } from './helpers/processes.ts';
@@ -107,6 +110,22 @@ describe('loadConfig', () => {
     expect(problemsOf({ TOKEN_KEYS: KEY, BOUNCE_WEBHOOK_SECRET: 'short', SOFT_BOUNCE_LIMIT: '0' })).toEqual([
       expect.stringMatching(/^BOUNCE_WEBHOOK_SECRET: must be at least 24 characters/),
       expect.stringMatching(/^SOFT_BOUNCE_LIMIT: /),
+    ]);
+  });
+
+  it('reads admin token hashes from ADMIN_TOKENS_FILE, naming a bad line but not its content', async () => {
+    const run = await runNode('src/cli.ts', ['admin-token'], {});
+    const line = /ADMIN_TOKENS_FILE line: (sha256:[0-9a-f]{64})/.exec(run.stdout)?.[1];
+    const dir = mkdtempSync(path.join(tmpdir(), 'paperboy-'));
+    const file = path.join(dir, 'tokens');
+    writeFileSync(file, `# ops\n${line}\n\nsecret-token-by-mistake\n`);
+    expect(problemsOf({ TOKEN_KEYS: KEY, ADMIN_TOKENS_FILE: file })).toEqual([
+      `ADMIN_TOKENS_FILE: line 4 of ${file} is not sha256:<64 hex digits>`,
+    ]);
+    writeFileSync(file, `${line}\n`);
+    expect(loadConfig({ TOKEN_KEYS: KEY, ADMIN_TOKENS_FILE: file }).ADMIN_TOKENS_FILE).toEqual([line!.slice(7)]);
+    expect(problemsOf({ TOKEN_KEYS: KEY, ADMIN_TOKENS_FILE: path.join(dir, 'missing') })).toEqual([
+      `ADMIN_TOKENS_FILE: cannot read ${path.join(dir, 'missing')} (ENOENT)`,
     ]);
   });
 
