@@ -25,7 +25,7 @@ import { subscriptionRoutes } from './routes/subscriptions.ts';
 import { loadPages } from './views.ts';
 import { compileEmailTemplates } from './modules/mail/templates.ts';
 import { createCommandConnection } from './queues/connection.ts';
-import { createMailQueue } from './queues/deliveries.ts';
+import { createDigestQueue, createMailQueue } from './queues/deliveries.ts';
 import { opsRoutes } from './routes/ops.ts';
 import { isPlainText } from './text.ts';
 import { paperRoutes } from './routes/papers.ts';
@@ -155,8 +155,11 @@ export async function buildApp(deps: AppDeps) {
   });
 
   const mailQueue = createMailQueue({ connection: redis, prefix: deps.config.QUEUE_PREFIX });
+  // Only the admin API's retry puts jobs here; the scheduler queues digests from the workers.
+  const digestQueue = createDigestQueue({ connection: redis, prefix: deps.config.QUEUE_PREFIX });
   app.addHook('onClose', async () => {
     await mailQueue.close();
+    await digestQueue.close();
     redis.disconnect();
   });
 
@@ -179,6 +182,8 @@ export async function buildApp(deps: AppDeps) {
     config: deps.config,
     templates,
     adminTokens: deps.config.ADMIN_TOKENS,
+    mailQueue,
+    digestQueue,
   });
   return app;
 }
