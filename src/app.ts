@@ -157,6 +157,9 @@ export async function buildApp(deps: AppDeps) {
   const mailQueue = createMailQueue({ connection: redis, prefix: deps.config.QUEUE_PREFIX });
   // Only the admin API's retry puts jobs here; the scheduler queues digests from the workers.
   const digestQueue = createDigestQueue({ connection: redis, prefix: deps.config.QUEUE_PREFIX });
+  // BullMQ prints every reconnect failure of a queue without an error listener; callers handle failed
+  // commands themselves, and /readyz reports Redis being away.
+  for (const queue of [mailQueue, digestQueue]) queue.on('error', () => {});
   app.addHook('onClose', async () => {
     await mailQueue.close();
     await digestQueue.close();

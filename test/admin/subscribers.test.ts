@@ -122,7 +122,7 @@ describe('admin subscribers API', () => {
     expect(body.deliveries).toHaveLength(50);
     expect(body.deliveries[0]!.digestKey).toBe('2026-10-54');
     expect(body.events).toHaveLength(100);
-    expect(body.events[0]).toMatchObject({ type: 'test_104', id: expect.stringMatching(/^\d+$/) });
+    expect(body.events[0]).toMatchObject({ type: 'test_104', id: expect.stringMatching(/^\d+$/) as unknown });
 
     expect((await adminGet(t.app, `/api/v1/admin/subscribers/${UNKNOWN_ID}`)).statusCode).toBe(404);
     const bad = await adminGet(t.app, '/api/v1/admin/subscribers/42');
@@ -134,11 +134,11 @@ describe('admin subscribers API', () => {
     const reader = await seedSubscriber(db(), { email: 'changes@example.org' });
     const paused = await patch(reader.id, { paused: true });
     expect(paused.statusCode).toBe(200);
-    expect(paused.json()).toMatchObject({ status: 'active', pausedAt: expect.any(String) });
+    expect(paused.json()).toMatchObject({ status: 'active', pausedAt: expect.any(String) as unknown });
     const resumed = await patch(reader.id, { paused: false });
     expect(resumed.json()).toMatchObject({ status: 'active', pausedAt: null });
     const gone = await patch(reader.id, { status: 'unsubscribed' });
-    expect(gone.json()).toMatchObject({ status: 'unsubscribed', unsubscribedAt: expect.any(String) });
+    expect(gone.json()).toMatchObject({ status: 'unsubscribed', unsubscribedAt: expect.any(String) as unknown });
     // The same state again is not a change.
     expect((await patch(reader.id, { status: 'unsubscribed' })).statusCode).toBe(200);
 

@@ -74,6 +74,23 @@ const NOT_RETRYABLE: Record<DeliveryStatus, string> = {
   unknown: '',
 };
 
+/**
+ * How long a retry waits for Redis. BullMQ waits for a connection indefinitely while Redis is away; the
+ * delivery is already pending in Postgres by then, so the reconciler will queue it anyway.
+ */
+export const QUEUE_WAIT_MS = 3_000;
+
+function within<T>(work: Promise<T>, ms: number): Promise<T> {
+  // If Redis comes back later the job is still added (same job id, so at most once); a late failure has
+  // no one left to tell.
+  work.catch(() => {});
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`Redis did not answer within ${ms} ms`)), ms);
+  });
+  return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
+}
+
 export interface RetryQueues {
   mail: Queue<DeliveryJob>;
   digest: Queue<DeliveryJob>;
@@ -128,7 +145,7 @@ export async function retryDelivery(
 
   const queue = delivery.kind === 'digest' ? queues.digest : queues.mail;
   try {
-    await queueDelivery(queue, id);
+    await within(queueDelivery(queue, id), QUEUE_WAIT_MS);
     return { queued: true };
   } catch (error) {
     onQueueError(error);
