@@ -193,6 +193,9 @@ export async function buildApp(deps: AppDeps) {
     createQueue(QUEUE_NAMES.schedule, queueContext),
     createQueue(QUEUE_NAMES.ingest, queueContext),
   ];
+  // BullMQ prints every reconnect failure of a queue without an error listener; callers handle failed
+  // commands themselves, and /readyz reports Redis being away.
+  for (const queue of queues) queue.on('error', () => {});
   // Queue depths are the same from every process; the API reports them, worker processes do not.
   const unwatchQueues = watchQueueDepths(queues);
   app.addHook('onClose', async () => {
@@ -217,7 +220,14 @@ export async function buildApp(deps: AppDeps) {
   // Everything for operators sits behind one admin-token check.
   await app.register(async (admin) => {
     admin.addHook('onRequest', requireAdmin(adminTokenHashes(deps.config)));
-    await admin.register(adminRoutes, { prefix: '/api/v1/admin', db: deps.db, config: deps.config, templates });
+    await admin.register(adminRoutes, {
+      prefix: '/api/v1/admin',
+      db: deps.db,
+      config: deps.config,
+      templates,
+      mailQueue,
+      digestQueue,
+    });
     await admin.register(queueDashboard, { prefix: '/admin/queues', queues });
     await admin.register(metricsRoutes);
   });

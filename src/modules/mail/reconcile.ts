@@ -17,13 +17,21 @@ export async function reconcileDeliveries(
 ): Promise<number> {
   let queued = 0;
   for (const id of await findUnfinishedDeliveries(db, kinds, createdAfter)) {
-    const job = await queue.getJob(id);
-    // A finished job for an unfinished delivery (it gave up, or ran while another worker held the lease)
-    // would block a new one with the same id: replace it.
-    if (job && ((await job.isCompleted()) || (await job.isFailed()))) await job.remove();
-    else if (job) continue;
-    await queue.add('send', { deliveryId: id }, deliveryJobOptions(id));
-    queued++;
+    if (await queueDelivery(queue, id)) queued++;
   }
   return queued;
+}
+
+/**
+ * Queues one delivery unless a live job for it exists; returns whether it added one. Also used by the
+ * admin retry, whose delivery usually still has its finished job from the failed attempt.
+ */
+export async function queueDelivery(queue: Queue<DeliveryJob>, id: string): Promise<boolean> {
+  const job = await queue.getJob(id);
+  // A finished job for an unfinished delivery (it gave up, or ran while another worker held the lease)
+  // would block a new one with the same id: replace it.
+  if (job && ((await job.isCompleted()) || (await job.isFailed()))) await job.remove();
+  else if (job) return false;
+  await queue.add('send', { deliveryId: id }, deliveryJobOptions(id));
+  return true;
 }

@@ -314,13 +314,13 @@ export async function markBounced(db: Database, email: string, reason: string) {
 }
 
 /** "Delete me": the subscriber and its history go; only a hash stays, so the address is never mailed by mistake. */
-export async function forgetSubscriber(db: Database, subscriberId: string) {
+export async function forgetSubscriber(db: Database, subscriberId: string, by: 'reader' | 'admin' = 'reader') {
   await db.$transaction(async (tx) => {
     const subscriber = await tx.subscriber.findUniqueOrThrow({ where: { id: subscriberId } });
     // The signup lock: a signup of this address cannot slip in between the suppression and the delete.
     await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtext(${`signup:${addressHash(subscriber.email)}`}))`;
     await suppressAddress(tx, subscriber.email, 'forgotten');
     await tx.subscriber.delete({ where: { id: subscriberId } });
-    await recordEvent(tx, null, 'forgotten');
+    await recordEvent(tx, null, 'forgotten', { by });
   });
 }

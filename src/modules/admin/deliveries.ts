@@ -1,0 +1,154 @@
+// Deliveries as operators see them: find them, look at one, and send a failed one again.
+import type { Queue } from 'bullmq';
+import { z } from 'zod';
+import type { Database } from '../../db/client.ts';
+import type { DeliveryKind, DeliveryStatus } from '../../generated/prisma/client.ts';
+import { ConflictError, NotFoundError } from '../../errors.ts';
+import type { DeliveryJob } from '../../queues/deliveries.ts';
+import { queueDelivery } from '../mail/reconcile.ts';
+import { addressHash } from '../subscribers/address.ts';
+import { recordEvent } from '../subscribers/subscriptions.ts';
+import { after, decodeCursor, newestFirst, pageOf, type PageQuery } from './pagination.ts';
+
+export interface DeliveryFilter extends PageQuery {
+  status?: DeliveryStatus | undefined;
+  kind?: DeliveryKind | undefined;
+  subscriberId?: string | undefined;
+  /** Created at or after this time. */
+  createdFrom?: Date | undefined;
+  /** Created strictly before this time. */
+  createdBefore?: Date | undefined;
+}
+
+const deliverySelect = {
+  id: true,
+  subscriberId: true,
+  kind: true,
+  digestKey: true,
+  status: true,
+  dueAt: true,
+  sentAt: true,
+  attempts: true,
+  lastError: true,
+  createdAt: true,
+} as const;
+
+export async function listDeliveries(db: Database, filter: DeliveryFilter) {
+  const cursor = decodeCursor(filter.cursor, z.uuid());
+  const rows = await db.delivery.findMany({
+    where: {
+      ...(filter.status ? { status: filter.status } : {}),
+      ...(filter.kind ? { kind: filter.kind } : {}),
+      ...(filter.subscriberId ? { subscriberId: filter.subscriberId } : {}),
+      AND: [
+        filter.createdFrom ? { createdAt: { gte: filter.createdFrom } } : {},
+        filter.createdBefore ? { createdAt: { lt: filter.createdBefore } } : {},
+        after(cursor, 'id'),
+      ],
+    },
+    select: deliverySelect,
+    orderBy: [...newestFirst('id')],
+    take: filter.limit + 1,
+  });
+  return pageOf(rows, filter.limit, (row) => row.id);
+}
+
+export async function deliveryDetail(db: Database, id: string) {
+  const delivery = await db.delivery.findUnique({
+    where: { id },
+    include: { subscriber: { select: { email: true, status: true } } },
+  });
+  if (!delivery) throw new NotFoundError('There is no such delivery.');
+  return delivery;
+}
+
+/** Only a delivery that ended badly may be sent again; anything else is still on its way or done. */
+const RETRYABLE: DeliveryStatus[] = ['failed', 'unknown'];
+
+const NOT_RETRYABLE: Record<DeliveryStatus, string> = {
+  pending: 'This delivery is already waiting to be sent; there is nothing to retry.',
+  sending: 'This delivery is being sent right now; there is nothing to retry.',
+  sent: 'This delivery was sent; a retry would email the reader twice.',
+  skipped: 'This delivery was skipped on purpose (its lastError says why); a retry would be skipped again.',
+  failed: '',
+  unknown: '',
+};
+
+/**
+ * How long a retry waits for Redis. BullMQ waits for a connection indefinitely while Redis is away; the
+ * delivery is already pending in Postgres by then, so the reconciler will queue it anyway.
+ */
+export const QUEUE_WAIT_MS = 3_000;
+
+function within<T>(work: Promise<T>, ms: number): Promise<T> {
+  // If Redis comes back later the job is still added (same job id, so at most once); a late failure has
+  // no one left to tell.
+  work.catch(() => {});
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`Redis did not answer within ${ms} ms`)), ms);
+  });
+  return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
+}
+
+export interface RetryQueues {
+  mail: Queue<DeliveryJob>;
+  digest: Queue<DeliveryJob>;
+}
+
+/**
+ * Puts a failed (or unknown) delivery back to pending and queues it on its kind's queue. `attempts` is
+ * kept, not reset: it is also the claim token (see claimDelivery), which must only grow so a worker from
+ * an earlier claim can never move this delivery on, and it keeps the history of how often it was tried.
+ * Returns whether the job reached Redis; when it did not, the reconciler queues the pending row later.
+ */
+export async function retryDelivery(
+  db: Database,
+  queues: RetryQueues,
+  id: string,
+  { cutoffHours, now = new Date() }: { cutoffHours: number; now?: Date },
+  onQueueError: (error: unknown) => void = () => {},
+): Promise<{ queued: boolean }> {
+  const delivery = await db.delivery.findUnique({
+    where: { id },
+    include: { subscriber: { select: { email: true } } },
+  });
+  if (!delivery) throw new NotFoundError('There is no such delivery.');
+  if (!RETRYABLE.includes(delivery.status)) throw new ConflictError(NOT_RETRYABLE[delivery.status]);
+  // The digest worker skips a digest past the cut-off rather than send it late; say so now instead.
+  if (delivery.kind === 'digest' && now.getTime() > delivery.dueAt.getTime() + cutoffHours * 3_600_000) {
+    throw new ConflictError(
+      `This digest was due at ${delivery.dueAt.toISOString()}; digests are never sent more than ${cutoffHours} hours late (DIGEST_CUTOFF_HOURS), so a retry would only be skipped. The reader's next digest will carry the papers they have not been sent.`,
+    );
+  }
+  if (await db.suppression.findUnique({ where: { addressHash: addressHash(delivery.subscriber.email) } })) {
+    throw new ConflictError(
+      'The address is suppressed, so the delivery would be skipped: remove the suppression first if you are sure it can receive mail.',
+    );
+  }
+
+  await db.$transaction(async (tx) => {
+    // Conditional, so two retries at once (or a retry racing anything else) change the row once.
+    const { count } = await tx.delivery.updateMany({
+      where: { id, status: { in: RETRYABLE } },
+      data: { status: 'pending', leaseUntil: null },
+    });
+    if (count === 0) throw new ConflictError('This delivery changed meanwhile (another retry?); look at it again.');
+    await recordEvent(tx, delivery.subscriberId, 'admin_delivery_retry', {
+      deliveryId: id,
+      kind: delivery.kind,
+      from: delivery.status,
+      attempts: delivery.attempts,
+      lastError: delivery.lastError,
+    });
+  });
+
+  const queue = delivery.kind === 'digest' ? queues.digest : queues.mail;
+  try {
+    await within(queueDelivery(queue, id), QUEUE_WAIT_MS);
+    return { queued: true };
+  } catch (error) {
+    onQueueError(error);
+    return { queued: false };
+  }
+}
