@@ -11,5 +11,8 @@ export default defineConfig({
     testTimeout: 30_000,
     hookTimeout: 120_000,
     teardownTimeout: 60_000,
+    // Workers, queues and the SMTP sink are asynchronous, and CI shares two cores with everything else:
+    // a condition gets ten seconds to become true, not the default one.
+    expect: { poll: { timeout: 10_000 } },
   },
 });

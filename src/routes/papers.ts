@@ -5,8 +5,7 @@ import type { Database } from '../db/client.ts';
 import { NotFoundError } from '../errors.ts';
 import { renderAtom, renderRss } from '../modules/papers/feeds.ts';
 import { paperUrl, rankPapers } from '../modules/papers/ranking.ts';
-import { strictDate } from '../modules/papers/normalize.ts';
-import { problem } from './schemas.ts';
+import { problem, queryDate } from './schemas.ts';
 
 const FEED_SIZE = 50;
 const FEED_WINDOW_DAYS = 30;
@@ -29,19 +28,7 @@ const paperSchema = z.object({
 
 const listQuery = z.object({
   topic: z.string().max(60).optional(),
-  since: z
-    .string()
-    .optional()
-    .transform((value, ctx) => {
-      if (value === undefined) return undefined;
-      const date = strictDate(value);
-      if (!date)
-        ctx.addIssue({
-          code: 'custom',
-          message: 'must be an ISO 8601 date such as 2026-11-28 or 2026-11-28T07:00:00Z',
-        });
-      return date;
-    }),
+  since: queryDate.optional(),
   limit: z.coerce.number().int().min(1).max(100).default(20),
   cursor: z.string().max(500).optional(),
 });

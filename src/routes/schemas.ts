@@ -3,6 +3,7 @@ import type { FastifyRouteSchemaDef } from 'fastify/types/schema.js';
 import type { FastifyValidationResult } from 'fastify/types/schema.js';
 import { validatorCompiler } from 'fastify-type-provider-zod';
 import { z } from 'zod';
+import { strictDate } from '../modules/papers/normalize.ts';
 
 /** Every 4xx answer of the JSON API. */
 export const problem = z
@@ -34,3 +35,13 @@ export const FORM = ['application/x-www-form-urlencoded'];
  */
 export const documentBodyOnly = <S>(route: FastifyRouteSchemaDef<S>): FastifyValidationResult =>
   route.httpPart === 'body' ? () => true : validatorCompiler(route as unknown as FastifyRouteSchemaDef<z.ZodType>);
+
+/** An ISO 8601 date or date-time in a query string. */
+export const queryDate = z.string().transform((value, ctx) => {
+  const date = strictDate(value);
+  if (!date) {
+    ctx.addIssue({ code: 'custom', message: 'must be an ISO 8601 date such as 2026-11-28 or 2026-11-28T07:00:00Z' });
+    return z.NEVER;
+  }
+  return date;
+});

@@ -5,6 +5,7 @@ import { z } from 'zod';
 import type { Config } from '../config.ts';
 import type { Database } from '../db/client.ts';
 import { InvalidInputError } from '../errors.ts';
+import { problem } from './schemas.ts';
 import {
   bounceOutcome,
   bounceReportOf,
@@ -27,9 +28,6 @@ export interface WebhookDeps {
 
 /** 500 events with long reasons fit comfortably. */
 const MAX_BODY_BYTES = 1024 * 1024;
-
-const problem = z.object({ error: z.string(), message: z.string() });
-const badRequest = problem.extend({ problems: z.array(z.string()).optional() });
 
 const UNAUTHORIZED = {
   error: 'Unauthorized',
@@ -127,7 +125,7 @@ export const webhookRoutes: FastifyPluginAsyncZod<WebhookDeps> = async (app, { c
         body: bounceWebhookBody,
         response: {
           200: z.union([bounceOutcome, z.object({ results: z.array(bounceOutcome) })]),
-          400: badRequest,
+          400: problem,
           401: problem,
           413: problem,
           415: problem,

@@ -6,6 +6,7 @@ import { createLogger } from '../../src/logger.ts';
 import { createProbeConnection } from '../../src/queues/connection.ts';
 import { testConfig } from './config.ts';
 import { openTestDatabase } from './postgres.ts';
+import { deleteKeysWithPrefix, uniqueQueuePrefix } from './redis.ts';
 
 export const ADMIN_TOKEN = 'admin-token-for-tests-0123456789';
 
@@ -21,7 +22,13 @@ export interface TestApp {
 /** The app on a fresh database; `logs` receives its log lines (JSON) instead of the console. */
 export async function openTestApp(overrides: Record<string, string> = {}, logs?: DestinationStream): Promise<TestApp> {
   const database = await openTestDatabase();
-  const config = testConfig({ DATABASE_URL: database.url, ADMIN_TOKENS: ADMIN_TOKEN, ...overrides });
+  // Its own Redis prefix unless the test shares one with its workers: rate-limit counters must not leak.
+  const config = testConfig({
+    DATABASE_URL: database.url,
+    ADMIN_TOKENS: ADMIN_TOKEN,
+    QUEUE_PREFIX: uniqueQueuePrefix(),
+    ...overrides,
+  });
   const redis = createProbeConnection(config.REDIS_URL);
   redis.on('error', () => {});
   const app = await buildApp({ config, db: database.db, redis, logger: createLogger(config, 'paperboy', logs) });
@@ -33,6 +40,7 @@ export async function openTestApp(overrides: Record<string, string> = {}, logs?:
       await app.close();
       redis.disconnect();
       await database.close();
+      if (!overrides.QUEUE_PREFIX) await deleteKeysWithPrefix(config.REDIS_URL, config.QUEUE_PREFIX);
     },
   };
 }

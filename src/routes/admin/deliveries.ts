@@ -5,7 +5,8 @@ import type { Config } from '../../config.ts';
 import type { Database } from '../../db/client.ts';
 import { deliveryDetail, listDeliveries, retryDelivery, type RetryQueues } from '../../modules/admin/deliveries.ts';
 import { pageQuery } from '../../modules/admin/pagination.ts';
-import { errors, page, queryDate, uuidParams } from './schemas.ts';
+import { queryDate } from '../schemas.ts';
+import { errors, page, uuidParams } from './schemas.ts';
 
 const deliveryKind = z.enum(['confirm', 'manage_link', 'digest']);
 const deliveryStatus = z.enum(['pending', 'sending', 'sent', 'skipped', 'failed', 'unknown']);
