@@ -32,7 +32,7 @@ describe('admin API', () => {
     ]) {
       const response = await t.app.inject({ method, url, headers, payload: sample });
       expect(response.statusCode).toBe(401);
-      expect(response.headers['www-authenticate']).toContain('Bearer');
+      expect(String(response.headers['www-authenticate'])).toContain('Bearer realm');
       expect(response.json()).toMatchObject({ error: 'Unauthorized' });
     }
     expect(await t.database.db.paper.count()).toBe(0);

@@ -1,20 +1,19 @@
 // The reader's journey in a real browser (Debian's Chromium, driven by playwright-core): sign up, confirm
 // from the email, change topics, unsubscribe. Screenshots of every page go to test/artifacts/.
-import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../src/logger.ts';
 import { subscriberLink } from '../../src/modules/subscribers/emails.ts';
 import { startWorkers, type RunningWorkers } from '../../workers/index.ts';
 import { createMailWorker } from '../../workers/mail.worker.ts';
 import { openTestApp, type TestApp } from '../helpers/app.ts';
+import { launchChromium } from '../helpers/browser.ts';
 import { freePort } from '../helpers/net.ts';
 import { deleteKeysWithPrefix, uniqueQueuePrefix } from '../helpers/redis.ts';
 import { startSmtpSink, type SmtpSink } from '../helpers/smtp-sink.ts';
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const ARTIFACTS = path.resolve(import.meta.dirname, '../artifacts');
 
 describe('subscribing in a browser', () => {
@@ -27,11 +26,6 @@ describe('subscribing in a browser', () => {
   const prefix = uniqueQueuePrefix();
 
   beforeAll(async () => {
-    if (!existsSync(CHROMIUM)) {
-      throw new Error(
-        `No Chromium at ${CHROMIUM}: install Debian's chromium package (bash .ci/run does) or set CHROMIUM_PATH.`,
-      );
-    }
     await mkdir(ARTIFACTS, { recursive: true });
     sink = await startSmtpSink();
     const port = await freePort();
@@ -39,19 +33,7 @@ describe('subscribing in a browser', () => {
     t = await openTestApp({ SMTP_URL: sink.url, QUEUE_PREFIX: prefix, PUBLIC_URL: base });
     await t.app.listen({ host: '127.0.0.1', port });
     workers = await startWorkers(t.config, createLogger(t.config), t.database.db, [createMailWorker()]);
-    // The flags keep Chromium from reaching out to the network, which this machine does not have.
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: [
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
-    });
+    browser = await launchChromium();
     page = await (
       await browser.newContext({ timezoneId: 'Europe/Vienna', viewport: { width: 420, height: 900 } })
     ).newPage();
@@ -61,7 +43,7 @@ describe('subscribing in a browser', () => {
     await workers?.close();
     await t?.close();
     await sink?.close();
-    await deleteKeysWithPrefix(t.config.REDIS_URL, prefix);
+    if (t) await deleteKeysWithPrefix(t.config.REDIS_URL, prefix);
   });
 
   const shot = (name: string) => page.screenshot({ path: path.join(ARTIFACTS, `${name}.png`), fullPage: true });
