@@ -40,7 +40,10 @@ export async function openTestApp(overrides: Record<string, string> = {}, logs?:
       await app.close();
       redis.disconnect();
       await database.close();
-      if (!overrides.QUEUE_PREFIX) await deleteKeysWithPrefix(config.REDIS_URL, config.QUEUE_PREFIX);
+      // Only our own prefix on the shared Redis (a test may point REDIS_URL at nothing on purpose).
+      if (!overrides.QUEUE_PREFIX && !overrides.REDIS_URL) {
+        await deleteKeysWithPrefix(config.REDIS_URL, config.QUEUE_PREFIX);
+      }
     },
   };
 }
