@@ -20,7 +20,8 @@ export interface DeliveryFilter extends PageQuery {
   createdBefore?: Date | undefined;
 }
 
-const deliverySelect = {
+/** The columns of a delivery in lists (its own and a reader's). */
+export const deliverySelect = {
   id: true,
   subscriberId: true,
   kind: true,

@@ -1,5 +1,6 @@
 // What operators do with readers: find them, look at one, change their status, delete them.
 // Every change is written to the Event table (type 'admin_status_change') with the change itself.
+import { deliverySelect } from './deliveries.ts';
 import { z } from 'zod';
 import type { Database } from '../../db/client.ts';
 import { Prisma, type SubscriberStatus } from '../../generated/prisma/client.ts';
@@ -67,17 +68,7 @@ export async function subscriberDetail(db: Database, id: string) {
       deliveries: {
         orderBy: [{ createdAt: 'desc' }, { id: 'desc' }],
         take: SUBSCRIBER_DETAIL_DELIVERIES,
-        select: {
-          id: true,
-          kind: true,
-          digestKey: true,
-          status: true,
-          dueAt: true,
-          sentAt: true,
-          attempts: true,
-          lastError: true,
-          createdAt: true,
-        },
+        select: deliverySelect,
       },
       events: {
         orderBy: [{ createdAt: 'desc' }, { id: 'desc' }],

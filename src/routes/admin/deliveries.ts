@@ -6,24 +6,7 @@ import type { Database } from '../../db/client.ts';
 import { deliveryDetail, listDeliveries, retryDelivery, type RetryQueues } from '../../modules/admin/deliveries.ts';
 import { pageQuery } from '../../modules/admin/pagination.ts';
 import { queryDate } from '../schemas.ts';
-import { errors, page, uuidParams } from './schemas.ts';
-
-const deliveryKind = z.enum(['confirm', 'manage_link', 'digest']);
-const deliveryStatus = z.enum(['pending', 'sending', 'sent', 'skipped', 'failed', 'unknown']);
-
-const deliverySummary = z.object({
-  id: z.string(),
-  subscriberId: z.string(),
-  kind: deliveryKind,
-  /** Digest: the reader's local date or ISO week; transactional mail: its send window. */
-  digestKey: z.string(),
-  status: deliveryStatus,
-  dueAt: z.date(),
-  sentAt: z.date().nullable(),
-  attempts: z.number(),
-  lastError: z.string().nullable(),
-  createdAt: z.date(),
-});
+import { deliveryKind, deliveryStatus, deliverySummary, errors, page, uuidParams } from './schemas.ts';
 
 const deliveryFull = deliverySummary.extend({
   paperIds: z.array(z.string()),

@@ -19,3 +19,21 @@ export const queryBoolean = z
   .transform((value) => value === 'true');
 
 export const uuidParams = z.object({ id: z.uuid({ message: 'must be a UUID' }) });
+
+export const deliveryKind = z.enum(['confirm', 'manage_link', 'digest']);
+export const deliveryStatus = z.enum(['pending', 'sending', 'sent', 'skipped', 'failed', 'unknown']);
+
+/** A delivery as the lists show it. */
+export const deliverySummary = z.object({
+  id: z.string(),
+  subscriberId: z.string(),
+  kind: deliveryKind,
+  /** Digest: the reader's local date or ISO week; transactional mail: its send window. */
+  digestKey: z.string(),
+  status: deliveryStatus,
+  dueAt: z.date(),
+  sentAt: z.date().nullable(),
+  attempts: z.number(),
+  lastError: z.string().nullable(),
+  createdAt: z.date(),
+});

@@ -14,11 +14,9 @@ import {
 import { pageQuery } from '../../modules/admin/pagination.ts';
 import { previewDigest } from '../../modules/digests/compose.ts';
 import type { EmailTemplates } from '../../modules/mail/templates.ts';
-import { errors, page, uuidParams } from './schemas.ts';
+import { deliverySummary, errors, page, uuidParams } from './schemas.ts';
 
 const subscriberStatus = z.enum(['pending', 'active', 'unsubscribed', 'bounced', 'complained']);
-const deliveryKind = z.enum(['confirm', 'manage_link', 'digest']);
-const deliveryStatus = z.enum(['pending', 'sending', 'sent', 'skipped', 'failed', 'unknown']);
 
 const subscriberSummary = z.object({
   id: z.string(),
@@ -49,19 +47,7 @@ const subscriberProfile = subscriberSummary.extend({
   updatedAt: z.date(),
   /** Whether the address is on the suppression list, and why. */
   suppressed: z.object({ reason: z.string(), createdAt: z.date() }).nullable(),
-  deliveries: z.array(
-    z.object({
-      id: z.string(),
-      kind: deliveryKind,
-      digestKey: z.string(),
-      status: deliveryStatus,
-      dueAt: z.date(),
-      sentAt: z.date().nullable(),
-      attempts: z.number(),
-      lastError: z.string().nullable(),
-      createdAt: z.date(),
-    }),
-  ),
+  deliveries: z.array(deliverySummary),
   events: z.array(z.object({ id: z.string(), type: z.string(), data: z.unknown(), createdAt: z.date() })),
 });
 
