@@ -2,7 +2,7 @@
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
-const BENCHMARKS = ['ingest'];
+const BENCHMARKS = ['ingest', 'digest', 'schedule', 'signup'];
 const [name, ...args] = process.argv.slice(2);
 const selected = name ? [name] : BENCHMARKS;
 for (const benchmark of selected) {
