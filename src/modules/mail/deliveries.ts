@@ -48,21 +48,24 @@ export async function rememberPapers(db: Database, delivery: ClaimedDelivery, pa
   await db.delivery.updateMany({ where: claimed(delivery), data: { paperIds } });
 }
 
-/** Records a sent delivery and, for a digest, its papers: never sent to this reader again. One transaction. */
+/** Records a sent delivery and, for a digest, its papers: never sent to this reader again. */
 export async function markSent(db: Database, delivery: ClaimedDelivery, messageId: string, paperIds: string[] = []) {
-  return db.$transaction(async (tx) => {
-    const { count } = await tx.delivery.updateMany({
-      where: claimed(delivery),
-      data: { status: 'sent', messageId, sentAt: new Date(), leaseUntil: null, lastError: null, paperIds },
-    });
-    if (count && paperIds.length) {
-      await tx.sentPaper.createMany({
-        data: paperIds.map((paperId) => ({ subscriberId: delivery.subscriberId, paperId, deliveryId: delivery.id })),
-        skipDuplicates: true,
-      });
-    }
-    return count > 0;
-  });
+  // One statement (one round trip, atomic): the delivery is sent and its papers are remembered together,
+  // and only by the worker that still holds the claim.
+  const [row] = await db.$queryRaw<{ sent: number }[]>`
+    WITH sent AS (
+      UPDATE delivery
+         SET status = 'sent', message_id = ${messageId}, sent_at = now(), lease_until = NULL, last_error = NULL,
+             paper_ids = ${paperIds}::text[], updated_at = now()
+       WHERE id = ${delivery.id}::uuid AND status = 'sending' AND attempts = ${delivery.attempts}
+      RETURNING id, subscriber_id
+    ), remembered AS (
+      INSERT INTO sent_paper (subscriber_id, paper_id, delivery_id)
+      SELECT sent.subscriber_id, paper.id, sent.id FROM sent CROSS JOIN unnest(${paperIds}::text[]) AS paper(id)
+      ON CONFLICT DO NOTHING
+    )
+    SELECT count(*)::int AS sent FROM sent`;
+  return (row?.sent ?? 0) > 0;
 }
 
 /** Gives the delivery back for a later attempt (the queue retries it with backoff). */
