@@ -47,11 +47,6 @@ async function queueMail(
   return rows[0]?.id;
 }
 
-async function topicIds(db: DbClient, slugs: string[]): Promise<number[]> {
-  const topics = await db.topic.findMany({ where: { slug: { in: slugs } }, select: { id: true } });
-  return topics.map((topic) => topic.id);
-}
-
 function preferenceColumns(prefs: Preferences) {
   return {
     frequency: prefs.frequency,
@@ -64,13 +59,18 @@ function preferenceColumns(prefs: Preferences) {
   };
 }
 
-async function setTopics(db: DbClient, subscriberId: string, slugs: string[]) {
-  const ids = await topicIds(db, slugs);
-  await db.subscriberTopic.deleteMany({ where: { subscriberId, topicId: { notIn: ids } } });
-  await db.subscriberTopic.createMany({
-    data: ids.map((topicId) => ({ subscriberId, topicId })),
-    skipDuplicates: true,
-  });
+/** Makes the reader's topics exactly these slugs (unknown ones are ignored): two statements, no lookups. */
+async function setTopics(db: DbClient, subscriberId: string, slugs: string[], isNew = false) {
+  if (!isNew) {
+    await db.$executeRaw`
+      DELETE FROM subscriber_topic st
+       WHERE st.subscriber_id = ${subscriberId}::uuid
+         AND st.topic_id NOT IN (SELECT id FROM topic WHERE slug = ANY(${slugs}::text[]))`;
+  }
+  await db.$executeRaw`
+    INSERT INTO subscriber_topic (subscriber_id, topic_id)
+    SELECT ${subscriberId}::uuid, id FROM topic WHERE slug = ANY(${slugs}::text[])
+    ON CONFLICT DO NOTHING`;
 }
 
 /**
@@ -122,7 +122,7 @@ export async function signUp(
         },
       });
     }
-    await setTopics(tx, subscriber.id, prefs.topics);
+    await setTopics(tx, subscriber.id, prefs.topics, !existing);
     const event = !existing ? 'signup' : existing.status === 'pending' ? 'signup_again' : 'resubscribe';
     await recordEvent(tx, subscriber.id, event, {
       ip: consent.ip,
