@@ -13,7 +13,7 @@ export interface ScheduleOptions {
 
 /**
  * Creates the digest deliveries that are due at `now`, a page of readers at a time, handing each page's
- * new delivery ids to `enqueue` before the next. Returns how many were created. Safe to run from several
+ * new delivery ids to `enqueue` (which overlaps with finding the next page). Returns how many were created. Safe to run from several
  * schedulers at once: `ON CONFLICT DO NOTHING` lets exactly one of them create each delivery.
  */
 export async function scheduleDueDigests(
@@ -23,9 +23,10 @@ export async function scheduleDueDigests(
 ): Promise<number> {
   let created = 0;
   let after = '00000000-0000-0000-0000-000000000000';
+  // A page is queued while Postgres finds the next one; at most one page is in flight, so memory stays
+  // flat. The no-op catch only marks the rejection as seen until it is awaited below.
+  let queueing: Promise<void> = Promise.resolve();
   for (;;) {
-    // One statement per page: the readers due now (local hour reached on a day their frequency includes,
-    // within the cut-off), their digest key (local date, or ISO week for weekly), and the insert.
     // One statement per page: for each reader, today's and yesterday's local send slots (yesterday's
     // matters for a late evening hour caught up after midnight); a slot is due once its local send time
     // has passed (converted back with the zone's offset of that day, so DST is right) and until the
@@ -65,11 +66,16 @@ export async function scheduleDueDigests(
       SELECT inserted.id::text AS id, (SELECT id FROM last) AS last FROM inserted
       UNION ALL
       SELECT NULL, (SELECT id FROM last) WHERE NOT EXISTS (SELECT 1 FROM inserted)`;
+    await queueing;
     const ids = rows.flatMap((row) => (row.id ? [row.id] : []));
-    if (ids.length) await enqueue(ids);
+    queueing = ids.length ? enqueue(ids) : Promise.resolve();
+    queueing.catch(() => {});
     created += ids.length;
     const last = rows[0]?.last;
-    if (!last) return created;
+    if (!last) {
+      await queueing;
+      return created;
+    }
     after = last;
   }
 }
