@@ -347,3 +347,43 @@ export function tokenMutation(token: string, others: string[] = []): fc.Arbitrar
   }
   return fc.oneof(...mutations).filter((mutated) => mutated !== token);
 }
+
+/** Markup that runs script if it reaches a page unescaped; each carries "alert" so a leak is easy to spot. */
+export const XSS_PAYLOADS = [
+  '<script>alert(1)</script>',
+  '"><img src=x onerror=alert(1)>',
+  "'><svg onload=alert(1)>",
+  '<svg><script>alert(1)</script></svg>',
+  '<a href="javascript:alert(1)">click</a>',
+  'javascript:alert(1)',
+  ' JaVaScRiPt:alert(1)',
+  '</textarea><script>alert(1)</script>',
+  '</title><script>alert(1)</script>',
+  '<iframe src="javascript:alert(1)"></iframe>',
+  '<math><mtext><table><mglyph><style><img src=x onerror=alert(1)>',
+  '<body onload=alert(1)>',
+  '" onmouseover="alert(1)',
+  '{{constructor.constructor("alert(1)")()}}',
+  ']]><script>alert(1)</script><![CDATA[',
+  '&lt;script&gt;alert(1)&lt;/script&gt;',
+  '<!--<script>alert(1)//-->',
+  '<base href="javascript:alert(1)//">',
+] as const;
+
+/** Text with an XSS payload somewhere in it, and a word (`xss`) that topic queries can match on. */
+export const xssText: fc.Arbitrary<string> = fc
+  .tuple(fc.string({ maxLength: 10 }), fc.constantFrom(...XSS_PAYLOADS), fc.string({ maxLength: 10 }))
+  .map(([before, payload, after]) => `xss ${before}${payload}${after}`);
+
+/** A link field's value: javascript:, data: and other schemes dressed up as links. */
+export const hostileUrl = fc.constantFrom(
+  'javascript:alert(1)',
+  'JAVASCRIPT:alert(1)',
+  ' javascript:alert(1)',
+  'java\tscript:alert(1)',
+  'data:text/html,<script>alert(1)</script>',
+  'vbscript:msgbox(1)',
+  'https://github.com/x/y"><script>alert(1)</script>',
+  "https://github.com/x/y' onmouseover='alert(1)",
+  '//evil.example/x',
+);
