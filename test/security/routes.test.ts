@@ -79,7 +79,7 @@ describe('every route under hostile input', () => {
         const { contentType, payload } = encodeBody(body, extra);
         const path = fillRoute(url, pieces);
         return {
-          method: method,
+          method,
           url: query ? `${path}?${query}` : path,
           remoteAddress,
           headers: {
