@@ -11,7 +11,8 @@ const RUNS_SCALE = Number(process.env.FC_RUNS_SCALE ?? 1);
 export const fcOptions = (numRuns: number): fc.Parameters<unknown> => ({
   numRuns: Math.max(1, Math.round(numRuns * RUNS_SCALE)),
   seed: FC_SEED,
-  endOnFailure: true,
+  // Shrinking a failing HTTP request takes long; FC_SHRINK=1 asks for the smallest counterexample.
+  endOnFailure: !process.env.FC_SHRINK,
 });
 
 /** Strings known to break naive code: encodings, injections, separators, surrogates, NUL. */
@@ -51,6 +52,11 @@ export const NASTY_STRINGS = [
   '[]',
   '{}',
   '0x10',
+  '0000-01-01',
+  '0000-06-01T00:00:00Z',
+  '0001-01-01T00:00:00+01:00',
+  '9999-12-31T23:59:59-23:59',
+  '2026-02-29',
   '🧪'.repeat(40),
   'a'.repeat(600),
   'A'.repeat(70_000),
@@ -198,6 +204,33 @@ export const hostileBody: fc.Arbitrary<GeneratedBody> = fc.oneof(
   { weight: 1, arbitrary: fc.constant({}) },
 );
 
+/** A date-time string at and beyond the edges of what JavaScript, ISO 8601 and Postgres accept. */
+export const hostileDate: fc.Arbitrary<string> = fc.oneof(
+  fc
+    .date({ min: new Date('-000010-01-01T00:00:00Z'), max: new Date('+010000-12-31T00:00:00Z'), noInvalidDate: true })
+    .map((date) => date.toISOString()),
+  fc
+    .tuple(fc.integer({ min: 0, max: 2 }), fc.constantFrom('Z', '+01:00', '-23:59', '+23:59'))
+    .map(([year, zone]) => `000${year}-01-01T00:30:00${zone}`),
+  fc.constantFrom('0000-01-01', '9999-12-31T23:59:59-23:59', '2026-11-28T07:00:00.123456789Z', '2026-11-28'),
+);
+
+/** A pagination cursor as the API encodes them (base64url JSON), with hostile contents. */
+export const forgedCursor: fc.Arbitrary<string> = fc
+  .record(
+    {
+      at: hostileDate,
+      createdAt: hostileDate,
+      score: fc.oneof(fc.double({ noNaN: true }), fc.constantFrom(1e308, -1e308, 0)),
+      id: fc.oneof(
+        { weight: 4, arbitrary: fc.constantFrom('2611.00001', '00000000-0000-4000-8000-000000000000') },
+        { weight: 1, arbitrary: hostileString },
+      ),
+    },
+    { requiredKeys: ['at', 'createdAt', 'score', 'id'] },
+  )
+  .map((cursor) => Buffer.from(JSON.stringify(cursor)).toString('base64url'));
+
 /** A query string: arbitrary keys and values, repeated keys, bracket syntax, raw percent garbage. */
 export const hostileQuery: fc.Arbitrary<string> = fc
   .array(
@@ -218,9 +251,19 @@ export const hostileQuery: fc.Arbitrary<string> = fc
         ),
         urlPiece,
       ),
-      urlPiece,
+      fc.oneof(urlPiece, hostileDate.map(encodeURIComponent), forgedCursor),
     ),
     { maxLength: 5 },
+  )
+  // The date and cursor parameters get well-shaped hostile values often, so they reach the database.
+  .chain((pairs) =>
+    fc
+      .tuple(fc.option(hostileDate.map(encodeURIComponent)), fc.option(forgedCursor))
+      .map(([since, cursor]) => [
+        ...pairs,
+        ...(since === null ? [] : [['since', since] as [string, string]]),
+        ...(cursor === null ? [] : [['cursor', cursor] as [string, string]]),
+      ]),
   )
   .map((pairs) => pairs.map(([key, value]) => `${key}=${value}`).join('&'));
 

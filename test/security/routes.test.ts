@@ -14,9 +14,12 @@ import {
   expectWellFormed,
   fcOptions,
   fillRoute,
+  hostileDate,
+  hostileString,
   hostileBody,
   hostileHeaders,
   hostileQuery,
+  hostileValue,
   urlPiece,
 } from './arbitraries.ts';
 import { seedReaders, snapshotReaders, type SeededReader } from './seed.ts';
@@ -127,6 +130,53 @@ describe('every route under hostile input', () => {
     ).toEqual(before);
   }, 120_000);
 
+  it('answers the bounce webhook without a 5xx for well-authenticated, hostile events', async () => {
+    const event = fc.record(
+      {
+        id: hostileString,
+        address: fc.oneof(
+          { weight: 4, arbitrary: fc.constantFrom('bounced@example.net', 'Bounced@EXAMPLE.net ') },
+          { weight: 1, arbitrary: hostileString },
+        ),
+        type: fc.oneof(
+          { weight: 4, arbitrary: fc.constantFrom('hard', 'soft', 'complaint') },
+          { weight: 1, arbitrary: hostileString },
+        ),
+        reason: hostileString,
+        occurredAt: fc.oneof({ weight: 3, arbitrary: hostileDate }, { weight: 1, arbitrary: hostileString }),
+        messageId: hostileString,
+      },
+      { requiredKeys: ['address', 'type', 'occurredAt'] },
+    );
+    const body = fc.oneof(event, fc.record({ events: fc.array(event, { minLength: 1, maxLength: 5 }) }));
+    const before = await snapshotReaders(
+      t.database.db,
+      readers.map((r) => r.id),
+    );
+    await fc.assert(
+      fc.asyncProperty(body, async (payload) => {
+        const options: InjectOptions = {
+          method: 'POST',
+          url: '/api/v1/webhooks/bounces',
+          headers: { authorization: `Bearer ${t.config.BOUNCE_WEBHOOK_SECRET!}`, 'content-type': 'application/json' },
+          payload: JSON.stringify(payload),
+        };
+        const response = await t.app.inject(options);
+        expectWellFormed(response, describeRequest(options));
+      }),
+      fcOptions(PUBLIC_RUNS * 3),
+    );
+    expect(
+      await snapshotReaders(
+        t.database.db,
+        readers.map((r) => r.id),
+      ),
+    ).toEqual({
+      ...before,
+      suppressions: expect.anything() as unknown,
+    });
+  }, 60_000);
+
   it('answers every admin API route without a 5xx, even with the admin token', async () => {
     // Bull Board's own routes are left out: they are its code, and with a token they may empty the queues.
     const adminRoutes = t.app.routeTable.filter(
@@ -135,4 +185,42 @@ describe('every route under hostile input', () => {
     expect(adminRoutes.length).toBeGreaterThan(15);
     await fuzz(adminRoutes, ADMIN_RUNS, adminHeaders);
   }, 120_000);
+
+  it('ingests feeds of hostile papers through the admin API without a 5xx', async () => {
+    const text = fc.oneof(hostileString, fc.constant(undefined), fc.constant(null));
+    const item = fc.record(
+      {
+        paper: fc.record(
+          {
+            id: fc.oneof({ weight: 3, arbitrary: fc.constantFrom('2611.00001', 'arXiv:2611.00002v3') }, hostileString),
+            title: text,
+            summary: text,
+            authors: fc.array(fc.record({ name: text }), { maxLength: 3 }),
+            publishedAt: fc.oneof(hostileDate, hostileString),
+            upvotes: fc.oneof(fc.integer(), fc.double()),
+            githubRepo: text,
+            projectPage: text,
+            ai_summary: text,
+            ai_keywords: fc.array(hostileString, { maxLength: 3 }),
+            withdrawnAt: fc.oneof(hostileDate, hostileValue),
+          },
+          { requiredKeys: ['id', 'title'] },
+        ),
+        publishedAt: fc.oneof({ weight: 3, arbitrary: hostileDate }, { weight: 1, arbitrary: hostileString }),
+      },
+      { requiredKeys: ['paper'] },
+    );
+    await fc.assert(
+      fc.asyncProperty(fc.array(item, { minLength: 1, maxLength: 4 }), async (feed) => {
+        const options: InjectOptions = {
+          method: 'POST',
+          url: '/api/v1/admin/papers',
+          headers: { ...adminHeaders, 'content-type': 'application/json' },
+          payload: JSON.stringify(feed),
+        };
+        expectWellFormed(await t.app.inject(options), describeRequest(options));
+      }),
+      fcOptions(ADMIN_RUNS * 4),
+    );
+  }, 60_000);
 });
