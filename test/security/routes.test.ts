@@ -14,6 +14,7 @@ import {
   expectWellFormed,
   fcOptions,
   fillRoute,
+  forgedCursor,
   hostileDate,
   hostileString,
   hostileBody,
@@ -176,6 +177,26 @@ describe('every route under hostile input', () => {
       suppressions: expect.anything() as unknown,
     });
   }, 60_000);
+
+  it('answers the paginated lists without a 5xx for hostile dates and forged cursors', async () => {
+    const lists = ['/api/v1/papers', '/api/v1/admin/papers', '/api/v1/admin/subscribers', '/api/v1/admin/deliveries'];
+    const query = fc.record(
+      {
+        list: fc.constantFrom(...lists),
+        since: hostileDate.map(encodeURIComponent),
+        cursor: forgedCursor,
+      },
+      { requiredKeys: ['list'] },
+    );
+    await fc.assert(
+      fc.asyncProperty(query, async ({ list, since, cursor }) => {
+        const params = [since && `since=${since}`, cursor && `cursor=${cursor}`].filter(Boolean).join('&');
+        const options: InjectOptions = { method: 'GET', url: `${list}?${params}`, headers: adminHeaders };
+        expectWellFormed(await t.app.inject(options), describeRequest(options));
+      }),
+      fcOptions(PUBLIC_RUNS * 2),
+    );
+  });
 
   it('answers every admin API route without a 5xx, even with the admin token', async () => {
     // Bull Board's own routes are left out: they are its code, and with a token they may empty the queues.
