@@ -212,6 +212,20 @@ describe('no executable markup from input survives into a page, feed or email', 
     expectSafe(webView.body, 'digest web view');
   });
 
+  it('stores and serves only http(s) links for papers, whatever the feed said', async () => {
+    const response = await t.app.inject('/api/v1/papers?limit=100');
+    expect(response.statusCode).toBe(200);
+    const { papers } = response.json<{
+      papers: { url: string; githubUrl: string | null; projectUrl: string | null }[];
+    }>();
+    expect(papers).toHaveLength(PAPERS);
+    for (const paper of papers) {
+      for (const link of [paper.url, paper.githubUrl, paper.projectUrl]) {
+        if (link !== null) expect(new URL(link).protocol, link).toMatch(/^https?:$/);
+      }
+    }
+  });
+
   it('keeps hostile text plain in RSS and Atom feeds, even after a feed reader decodes it as HTML', async () => {
     const xml = new XMLParser({
       ignoreAttributes: false,
