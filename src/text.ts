@@ -10,6 +10,16 @@ export function isPlainText(text: string): boolean {
 }
 
 /**
+ * Whether a date survives the trip to Postgres: it has no year 0 and cannot read the six-digit years
+ * JavaScript writes past 9999, so ISO dates such as 0000-01-01, 0001-01-01T00:00+01:00 or
+ * 9999-12-31T23:59-23:59 (valid in ISO 8601 and JavaScript) must be refused at the boundary.
+ */
+export function isStorableDate(date: Date): boolean {
+  const year = date.getUTCFullYear();
+  return year >= 1 && year <= 9999;
+}
+
+/**
  * Text as Paperboy stores it: well-formed Unicode (lone surrogates replaced), no control characters,
  * whitespace runs collapsed (feeds wrap titles and abstracts at odd places), at most `maxLength` long.
  */

@@ -2,6 +2,7 @@
 // A keyset, unlike an offset, neither repeats nor skips rows when new ones arrive between two pages.
 import { z } from 'zod';
 import { InvalidInputError } from '../../errors.ts';
+import { isStorableDate } from '../../text.ts';
 
 export const DEFAULT_PAGE_SIZE = 50;
 
@@ -22,7 +23,10 @@ export interface Page<T> {
   nextCursor: string | null;
 }
 
-const cursorJson = z.object({ createdAt: z.iso.datetime(), id: z.string() });
+const cursorJson = z.object({
+  createdAt: z.iso.datetime().refine((at) => isStorableDate(new Date(at))),
+  id: z.string(),
+});
 
 /**
  * Reads a cursor made by `pageOf`. The id must have the list's own shape: a cursor from another list

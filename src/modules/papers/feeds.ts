@@ -31,6 +31,9 @@ function summaryOf(paper: RankedPaper): string {
 }
 
 const element = (name: string, text: string) => `<${name}>${escapeXml(text)}</${name}>`;
+// An RSS description is HTML (entity-encoded, RSS 2.0), and readers render it: plain text is escaped as HTML
+// first, so `<script>` in an abstract reaches the reader as text, not markup.
+const htmlDescription = (text: string) => element('description', escapeXml(text));
 
 export function renderRss(info: FeedInfo, papers: RankedPaper[]): string {
   const items = papers.map((paper) =>
@@ -40,7 +43,7 @@ export function renderRss(info: FeedInfo, papers: RankedPaper[]): string {
       element('link', paperUrl(paper)),
       `<guid isPermaLink="false">${escapeXml(`arxiv:${paper.id}`)}</guid>`,
       element('pubDate', paper.listedAt.toUTCString()),
-      element('description', summaryOf(paper)),
+      htmlDescription(summaryOf(paper)),
       ...paper.authors.map((author) => element('dc:creator', author)),
       ...paper.topics.map((topic) => element('category', topic)),
       '</item>',
@@ -52,7 +55,7 @@ export function renderRss(info: FeedInfo, papers: RankedPaper[]): string {
     '<channel>',
     element('title', info.title),
     element('link', info.siteUrl),
-    element('description', info.description),
+    htmlDescription(info.description),
     `<atom:link href="${escapeXml(info.selfUrl)}" rel="self" type="application/rss+xml"/>`,
     element('lastBuildDate', info.updated.toUTCString()),
     ...items,

@@ -1,6 +1,6 @@
 // Field-level normalisation shared by every feed format: ids, text, dates, links.
 import type { z } from 'zod';
-import { cleanText } from '../../text.ts';
+import { cleanText, isStorableDate } from '../../text.ts';
 
 const NEW_STYLE_ID = /^(\d{4}\.\d{4,5})(?:v\d+)?$/;
 const OLD_STYLE_ID = /^([a-z-]+(?:\.[A-Z]{2})?\/\d{7})(?:v\d+)?$/;
@@ -44,7 +44,7 @@ export function strictDate(raw: string): Date | undefined {
   const daysInMonth = new Date(Date.UTC(year, month, 0)).getUTCDate();
   if (month < 1 || month > 12 || day < 1 || day > daysInMonth) return undefined;
   const date = new Date(trimmed.length === 10 ? `${trimmed}T00:00:00Z` : trimmed);
-  return Number.isNaN(date.getTime()) ? undefined : date;
+  return isStorableDate(date) ? date : undefined;
 }
 
 /** Keeps only http(s) URLs: anything else (javascript:, data:, relative) must never become a link. */

@@ -10,6 +10,7 @@ import { z } from 'zod';
 import { Prisma } from '../../generated/prisma/client.ts';
 import type { Database } from '../../db/client.ts';
 import { InvalidInputError, NotFoundError } from '../../errors.ts';
+import { isStorableDate } from '../../text.ts';
 import { arxivId } from './normalize.ts';
 import type { PaperInput } from './types.ts';
 
@@ -32,7 +33,7 @@ export interface PaperQuery {
 
 // The cursor pins the moment scores were computed at, so later pages continue the same order.
 const cursorSchema = z.object({
-  at: z.iso.datetime(),
+  at: z.iso.datetime().refine((at) => isStorableDate(new Date(at))),
   score: z.number(),
   id: z.string().refine((id) => arxivId(id) === id),
 });

@@ -6,7 +6,7 @@ import { SOFT_BOUNCE_DEFAULTS, type Config } from '../../config.ts';
 import type { Database, DbClient } from '../../db/client.ts';
 import type { SubscriberStatus, SuppressionReason } from '../../generated/prisma/client.ts';
 import { emailsBounced } from '../../metrics.ts';
-import { cleanText, isPlainText } from '../../text.ts';
+import { cleanText, isPlainText, isStorableDate } from '../../text.ts';
 import { addressHash, emailAddress } from './address.ts';
 
 export const BOUNCE_TYPES = ['hard', 'soft', 'complaint'] as const;
@@ -60,6 +60,7 @@ export const bounceEventInput = z
       .datetime({ offset: true, error: 'must be an ISO 8601 date-time such as 2026-11-28T09:30:00Z' })
       .transform((value) => new Date(value))
       .refine((date) => date.getTime() <= Date.now() + MAX_CLOCK_SKEW_MS, { error: 'must not be in the future' })
+      .refine(isStorableDate, { error: 'must be in year 1 or later' })
       .optional(),
     messageId: plainText(998, 'the Message-ID of our email').optional(),
   })
