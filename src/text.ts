@@ -9,6 +9,11 @@ export function isPlainText(text: string): boolean {
   return text.isWellFormed() && !new RegExp(CONTROL_CHARS.source).test(text);
 }
 
+/** No line breaks: names and keywords end up in email subjects, where a line break is an attack. */
+export function isOneLine(text: string): boolean {
+  return !/[\r\n\u2028\u2029]/.test(text);
+}
+
 /**
  * Whether a date survives the trip to Postgres: it has no year 0 and cannot read the six-digit years
  * JavaScript writes past 9999, so ISO dates such as 0000-01-01, 0001-01-01T00:00+01:00 or

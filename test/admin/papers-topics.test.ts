@@ -161,6 +161,11 @@ describe('admin API', () => {
       'name: must not contain control characters or invalid Unicode',
       'description: must not contain control characters or invalid Unicode',
     ]);
+    // A name is shown in email subjects: one line only.
+    for (const name of ['Two\nlines', 'Bcc\r\nBcc: x@example.org', 'Line\u2028separator']) {
+      const broken = await post({ slug: 'broken', name, description: 'x', query: 'x' });
+      expect(broken.json<{ problems: string[] }>().problems).toEqual(['name: must be one line (no line breaks)']);
+    }
     const missing = await t.app.inject({
       method: 'PATCH',
       url: '/api/v1/admin/topics/nope',

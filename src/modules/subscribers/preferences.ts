@@ -1,6 +1,6 @@
 // What a reader can choose, validated the same way for the form, the JSON API and the manage page.
 import { z } from 'zod';
-import { isPlainText } from '../../text.ts';
+import { isOneLine, isPlainText } from '../../text.ts';
 
 export const FREQUENCIES = ['daily', 'weekdays', 'weekly'] as const;
 export const WEEKDAYS = ['Monday', 'Tuesday', 'Wednesday', 'Thursday', 'Friday', 'Saturday', 'Sunday'] as const;
@@ -37,7 +37,9 @@ const keywordList = z.preprocess(
           z
             .string()
             .max(100, { error: 'Each keyword may be 100 characters at most.' })
-            .refine(isPlainText, { error: 'Keywords may not contain control characters.' }),
+            .refine((keyword) => isPlainText(keyword) && isOneLine(keyword), {
+              error: 'Keywords may not contain control characters or line breaks.',
+            }),
         )
         .max(20, { error: 'Choose at most 20 keywords.' }),
     ),

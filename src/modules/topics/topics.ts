@@ -3,7 +3,7 @@ import { z } from 'zod';
 import type { Database } from '../../db/client.ts';
 import { Prisma } from '../../generated/prisma/client.ts';
 import { ConflictError, InvalidInputError, NotFoundError } from '../../errors.ts';
-import { isPlainText } from '../../text.ts';
+import { isOneLine, isPlainText } from '../../text.ts';
 import { isSearchableQuery, matchTopicToPapers } from './matching.ts';
 
 const plainText = (max: number) =>
@@ -13,6 +13,7 @@ const plainText = (max: number) =>
     .min(1)
     .max(max)
     .refine(isPlainText, { message: 'must not contain control characters or invalid Unicode' });
+const oneLine = (max: number) => plainText(max).refine(isOneLine, { message: 'must be one line (no line breaks)' });
 
 export const topicInput = z.object({
   slug: z
@@ -20,7 +21,7 @@ export const topicInput = z.object({
     .trim()
     .regex(/^[a-z0-9]+(?:-[a-z0-9]+)*$/, { message: 'use lower-case letters, digits and single hyphens' })
     .max(60),
-  name: plainText(80),
+  name: oneLine(80),
   description: plainText(200),
   query: plainText(2_000),
 });
