@@ -1,6 +1,7 @@
 // Fault-injection harness: a database of readers due a digest now, real worker processes
 // (`node workers/index.ts`) that can be SIGKILLed or SIGTERMed, the SMTP sink in this process so it can
 // misbehave on cue, and the invariants every scenario must end with.
+import net from 'node:net';
 import { expect } from 'vitest';
 import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
@@ -17,7 +18,8 @@ import {
 } from '../../src/queues/deliveries.ts';
 import { TEST_TOKEN_KEYS, testConfig } from '../helpers/config.ts';
 import { openTestDatabase } from '../helpers/postgres.ts';
-import { startNode, type Running } from '../helpers/processes.ts';
+import { freePort } from '../helpers/net.ts';
+import { startNode, startProcess, type Running } from '../helpers/processes.ts';
 import { deleteKeysWithPrefix, uniqueQueuePrefix } from '../helpers/redis.ts';
 import type { CapturedMessage, SmtpSink } from '../helpers/smtp-sink.ts';
 
@@ -281,4 +283,63 @@ export async function checkInvariants(run: Run, { resent = 0 }: InvariantOptions
 export async function statuses(database: TestDb): Promise<Record<string, number>> {
   const groups = await database.db.delivery.groupBy({ by: ['status'], _count: true });
   return Object.fromEntries(groups.map((g) => [g.status, g._count]));
+}
+
+/** A private redis-server on a free port, to kill and restart (the shared one must never be touched). */
+export async function startPrivateRedis(port?: number) {
+  const chosen = port ?? (await freePort());
+  const server = startProcess('redis-server', ['--port', String(chosen), '--save', '', '--appendonly', 'no'], {});
+  await server.waitForOutput(/Ready to accept connections/, 20_000);
+  return {
+    port: chosen,
+    url: `redis://127.0.0.1:${chosen}`,
+    kill: async () => {
+      server.child.kill('SIGKILL');
+      await server.finished;
+    },
+  };
+}
+
+/**
+ * A TCP proxy in front of the sink that can go dark: `down()` refuses new connections and cuts open ones
+ * (a mail server that is unreachable), `up()` listens again on the same port.
+ */
+export async function startSmtpProxy(target: number) {
+  const sockets = new Set<net.Socket>();
+  const open = () => {
+    const server = net.createServer((client) => {
+      const upstream = net.connect(target, '127.0.0.1');
+      for (const socket of [client, upstream]) {
+        sockets.add(socket);
+        socket.on('error', () => {});
+        socket.on('close', () => {
+          sockets.delete(socket);
+          client.destroy();
+          upstream.destroy();
+        });
+      }
+      client.pipe(upstream).pipe(client);
+    });
+    return server;
+  };
+  let server = open();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as net.AddressInfo;
+  const close = () =>
+    new Promise<void>((resolve) => {
+      server.close(() => resolve());
+      for (const socket of sockets) socket.destroy();
+    });
+  return {
+    url: `smtp://127.0.0.1:${port}`,
+    down: close,
+    up: async () => {
+      server = open();
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(port, '127.0.0.1', resolve);
+      });
+    },
+    close,
+  };
 }
