@@ -38,3 +38,22 @@ export function createDigestQueue(queues: QueueContext) {
 export const enqueueDeliveries = (queue: Queue<DeliveryJob>) => async (ids: string[]) => {
   await queue.addBulk(ids.map((id) => ({ name: 'send', data: { deliveryId: id }, opts: deliveryJobOptions(id) })));
 };
+
+/**
+ * How long a request (a signup, an admin retry) waits for Redis to queue an email. BullMQ waits for a
+ * connection indefinitely while Redis is away; the delivery is already pending in Postgres by then, so the
+ * reconciler will queue it anyway.
+ */
+export const QUEUE_WAIT_MS = 3_000;
+
+/** `work`, or a rejection after `ms`: for queueing from a request, which must never hang on Redis. */
+export function within<T>(work: Promise<T>, ms: number = QUEUE_WAIT_MS): Promise<T> {
+  // If Redis comes back later the job is still added (same job id, so at most once); a late failure has
+  // no one left to tell.
+  work.catch(() => {});
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`Redis did not answer within ${ms} ms`)), ms);
+  });
+  return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
+}
