@@ -67,7 +67,10 @@ export interface Run {
   /** The environment of a worker process of this run. */
   env: (overrides?: Record<string, string>) => Record<string, string>;
   startWorker: (overrides?: Record<string, string>) => Promise<WorkerProcess>;
-  /** One scheduling pass from this process, queueing with the real job options. */
+  /**
+   * One scheduling pass from this process, queueing with the real job options; returns how many digests
+   * exist afterwards (a running worker's own minute tick may have created them first).
+   */
   schedule: () => Promise<number>;
   /** Messages the sink accepted for one address. */
   to: (address: string) => CapturedMessage[];
@@ -164,7 +167,10 @@ export async function setUpRun({ readers, sink, redisUrl }: RunOptions): Promise
     mailQueue,
     env,
     startWorker,
-    schedule: () => scheduleDueDigests(database.db, enqueueDeliveries(digestQueue), { cutoffHours: 12 }),
+    schedule: async () => {
+      await scheduleDueDigests(database.db, enqueueDeliveries(digestQueue), { cutoffHours: 12 });
+      return database.db.delivery.count({ where: { kind: 'digest' } });
+    },
     to: (address) => sink.messages.filter((m) => m.envelope.to.includes(address)),
     close: async () => {
       await Promise.all([...workers].map((worker) => worker.kill()));
