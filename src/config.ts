@@ -209,6 +209,22 @@ const schema = z.object({
   SOFT_BOUNCE_WINDOW_DAYS: positiveInt(SOFT_BOUNCE_DEFAULTS.SOFT_BOUNCE_WINDOW_DAYS),
   /** A digest not sent within this many hours after the reader's send hour is skipped, not sent late. */
   DIGEST_CUTOFF_HOURS: positiveInt(12),
+  /**
+   * How long a worker may hold a delivery before another may take it over (after a crash). The SMTP
+   * timeouts are derived from it, so a stalled mail server makes the holder give up before the lease ends.
+   */
+  DELIVERY_LEASE_SECONDS: z.coerce
+    .number()
+    .int()
+    .min(3, { message: 'must be at least 3 (seconds)' })
+    .max(3_600, { message: 'must be at most 3600 (seconds)' })
+    .default(120),
+  /** First retry delay of an email that could not be sent (4xx, network); it doubles with each attempt. */
+  DELIVERY_RETRY_DELAY_MS: positiveInt(10_000),
+  /** How long sending pauses when the mail service itself fails (bad credentials, server unreachable). */
+  MAIL_OUTAGE_PAUSE_MS: positiveInt(60_000),
+  /** How often each worker re-queues unsent deliveries from Postgres (Redis may have lost them). */
+  RECONCILE_INTERVAL_MS: positiveInt(120_000),
   WORKER_CONCURRENCY: positiveInt(8),
   SEND_RATE_PER_SECOND: positiveInt(50),
   SHUTDOWN_TIMEOUT_MS: positiveInt(25_000),

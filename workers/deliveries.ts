@@ -10,7 +10,7 @@ import { sendDelivery, type Composed, type SendDeps } from '../src/modules/mail/
 import { compileEmailTemplates, type EmailTemplates } from '../src/modules/mail/templates.ts';
 import { createMailer, isMailServiceFailure } from '../src/modules/mail/transport.ts';
 import { markBounced } from '../src/modules/subscribers/subscriptions.ts';
-import { deliveryJob, type DeliveryJob } from '../src/queues/deliveries.ts';
+import { deliveryBackoff, deliveryJob, type DeliveryJob } from '../src/queues/deliveries.ts';
 import { createQueue, createWorker, type QueueName } from '../src/queues/index.ts';
 import type { WorkerFactory } from './index.ts';
 
@@ -25,23 +25,21 @@ export interface DeliveryWorkerSpec {
   compose: (db: Database, config: Config, templates: EmailTemplates, delivery: ClaimedDelivery) => Promise<Composed>;
 }
 
-export const RECONCILE_EVERY_MS = 2 * 60_000;
-/** How long sending pauses when the mail service itself fails (bad credentials, server unreachable). */
-export const SERVICE_PAUSE_MS = 60_000;
-
+/** Overrides of RECONCILE_INTERVAL_MS and MAIL_OUTAGE_PAUSE_MS, for tests that run a worker in-process. */
 export interface DeliveryWorkerOptions {
   reconcileEveryMs?: number;
   servicePauseMs?: number;
 }
 
 export const createDeliveryWorker =
-  (
-    spec: DeliveryWorkerSpec,
-    { reconcileEveryMs = RECONCILE_EVERY_MS, servicePauseMs = SERVICE_PAUSE_MS }: DeliveryWorkerOptions = {},
-  ): WorkerFactory =>
+  (spec: DeliveryWorkerSpec, options: DeliveryWorkerOptions = {}): WorkerFactory =>
   async ({ config, logger, db, queues }) => {
+    const reconcileEveryMs = options.reconcileEveryMs ?? config.RECONCILE_INTERVAL_MS;
+    const servicePauseMs = options.servicePauseMs ?? config.MAIL_OUTAGE_PAUSE_MS;
+    const leaseMs = config.DELIVERY_LEASE_SECONDS * 1000;
+    const concurrency = spec.concurrency(config);
     const templates = await compileEmailTemplates();
-    const mailer = createMailer(config, logger);
+    const mailer = createMailer(config, logger, { maxConnections: concurrency });
     const queue = createQueue<DeliveryJob>(spec.queue, queues);
 
     // Redis may have lost jobs (flushed, restarted): Postgres knows what is still to send.
@@ -57,6 +55,7 @@ export const createDeliveryWorker =
       mailer,
       compose: (delivery) => spec.compose(db, config, templates, delivery),
       onHardBounce: (address, reason) => markBounced(db, address, reason),
+      leaseMs,
     };
     const worker: Worker<DeliveryJob> = createWorker<DeliveryJob>(
       spec.queue,
@@ -76,7 +75,14 @@ export const createDeliveryWorker =
       },
       queues,
       // Each queue's share of the global send rate, counted in Redis across every worker process.
-      { concurrency: spec.concurrency(config), limiter: { max: spec.sendRate(config), duration: 1_000 } },
+      {
+        concurrency,
+        limiter: { max: spec.sendRate(config), duration: 1_000 },
+        // A killed worker's jobs go back to the queue about when its deliveries' leases run out.
+        lockDuration: Math.min(30_000, leaseMs),
+        stalledInterval: Math.min(30_000, leaseMs),
+        settings: { backoffStrategy: deliveryBackoff(config.DELIVERY_RETRY_DELAY_MS) },
+      },
     );
     worker.on('closing', () => clearInterval(timer));
     worker.on('closed', () => {

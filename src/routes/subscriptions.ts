@@ -10,7 +10,7 @@ import { z } from 'zod';
 import type { Config } from '../config.ts';
 import type { Database } from '../db/client.ts';
 import { isUnreadableForm } from '../errors.ts';
-import { deliveryJobOptions, type DeliveryJob } from '../queues/deliveries.ts';
+import { deliveryJobOptions, within, type DeliveryJob } from '../queues/deliveries.ts';
 import type { Subscriber } from '../generated/prisma/client.ts';
 import { webViewOf } from '../modules/digests/compose.ts';
 import type { EmailTemplates } from '../modules/mail/templates.ts';
@@ -125,14 +125,15 @@ export const subscriptionRoutes: FastifyPluginAsync<SubscriptionDeps> = async (a
     reply.code(status).type('text/html; charset=utf-8').header('cache-control', 'no-store').send(body);
   const checkInbox = () => messagePage(render, 'Check your inbox', CHECK_INBOX);
 
-  /** Queues an email; if Redis is away the delivery waits in Postgres and the reconciler sends it. */
+  /**
+   * Queues an email; if Redis is away the delivery waits in Postgres and the reconciler sends it. Bounded:
+   * BullMQ would wait for Redis forever, and the reader's answer with it.
+   */
   const enqueue = async (request: FastifyRequest, deliveryId: string | undefined) => {
     if (!deliveryId) return;
-    await deps.mailQueue
-      .add('send', { deliveryId }, deliveryJobOptions(deliveryId))
-      .catch((error: unknown) =>
-        request.log.warn({ err: error, deliveryId }, 'could not queue an email; the reconciler will'),
-      );
+    await within(deps.mailQueue.add('send', { deliveryId }, deliveryJobOptions(deliveryId))).catch((error: unknown) =>
+      request.log.warn({ err: error, deliveryId }, 'could not queue an email; the reconciler will'),
+    );
   };
 
   /** Per-address limit, on top of the per-IP one: a fixed window counter in Redis (allowed if Redis is away). */

@@ -34,8 +34,8 @@ export interface SmtpSink {
   /** Accepted messages in acceptance order; reset() empties this same array. */
   messages: CapturedMessage[];
   waitForMessages(count: number, timeoutMs?: number): Promise<CapturedMessage[]>;
-  /** Applies to every RCPT TO for the address (case-insensitive) until clearFailures(). */
-  failRecipient(address: string, failure: SinkFailure): void;
+  /** Applies to every RCPT TO for the address (case-insensitive) until clearFailures(), or to the next `times`. */
+  failRecipient(address: string, failure: SinkFailure, times?: number): void;
   /** Applies to the next `count` messages, decided once their DATA has been fully received. */
   failNext(count: number, failure: SinkFailure): void;
   clearFailures(): void;
@@ -57,7 +57,7 @@ const NO_REPLY = Symbol('no reply');
 
 export async function startSmtpSink(options: SmtpSinkOptions = {}): Promise<SmtpSink> {
   const messages: CapturedMessage[] = [];
-  const recipientFailures = new Map<string, SinkFailure>();
+  const recipientFailures = new Map<string, { failure: SinkFailure; times: number }>();
   const pendingFailures: SinkFailure[] = [];
   const listeners = new Set<(message: CapturedMessage) => void>();
   // smtp-server does not expose a session's socket, so 'drop' finds it by the client's port.
@@ -109,7 +109,10 @@ export async function startSmtpSink(options: SmtpSinkOptions = {}): Promise<Smtp
       callback(null, { user: auth.username ?? 'anonymous' });
     },
     onRcptTo(address, session, callback) {
-      apply(recipientFailures.get(address.address.toLowerCase()), session).then((outcome) => {
+      const key = address.address.toLowerCase();
+      const entry = recipientFailures.get(key);
+      if (entry && --entry.times <= 0) recipientFailures.delete(key);
+      apply(entry?.failure, session).then((outcome) => {
         if (outcome !== NO_REPLY) callback(outcome);
       }, callback);
     },
@@ -180,8 +183,8 @@ export async function startSmtpSink(options: SmtpSinkOptions = {}): Promise<Smtp
         });
       });
     },
-    failRecipient(address, failure) {
-      recipientFailures.set(address.toLowerCase(), failure);
+    failRecipient(address, failure, times = Infinity) {
+      recipientFailures.set(address.toLowerCase(), { failure, times });
     },
     failNext(count, failure) {
       for (let i = 0; i < count; i++) pendingFailures.push(failure);

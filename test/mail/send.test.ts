@@ -131,6 +131,24 @@ describe('sending a delivery', () => {
     expect(await deliveryRow(id)).toMatchObject({ status: 'sent' });
   });
 
+  it('sends nothing when composing outlived the lease and another worker took the delivery over', async () => {
+    const { id } = await newDelivery();
+    let other: Awaited<ReturnType<typeof claimDelivery>> = null;
+    const slow: SendDeps = {
+      ...deps,
+      compose: async (delivery) => {
+        // While this worker composes, its lease runs out and another worker claims the delivery.
+        await database.db.delivery.update({ where: { id }, data: { leaseUntil: new Date(Date.now() - 1) } });
+        other = await claimDelivery(database.db, id);
+        return deps.compose(delivery);
+      },
+    };
+    expect(await sendDelivery(slow, id)).toBe('not-claimed');
+    expect(other).not.toBeNull();
+    expect(sink.messages).toEqual([]);
+    expect(await deliveryRow(id)).toMatchObject({ status: 'sending', attempts: 2 });
+  });
+
   it('skips a delivery whose reader left before it went out', async () => {
     const { id, email } = await newDelivery();
     await database.db.subscriber.update({ where: { email }, data: { status: 'unsubscribed' } });

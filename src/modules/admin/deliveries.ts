@@ -4,7 +4,7 @@ import { z } from 'zod';
 import type { Database } from '../../db/client.ts';
 import type { DeliveryKind, DeliveryStatus } from '../../generated/prisma/client.ts';
 import { ConflictError, NotFoundError } from '../../errors.ts';
-import type { DeliveryJob } from '../../queues/deliveries.ts';
+import { QUEUE_WAIT_MS, within, type DeliveryJob } from '../../queues/deliveries.ts';
 import { queueDelivery } from '../mail/reconcile.ts';
 import { addressHash } from '../subscribers/address.ts';
 import { recordEvent } from '../subscribers/subscriptions.ts';
@@ -74,23 +74,6 @@ const NOT_RETRYABLE: Record<DeliveryStatus, string> = {
   failed: '',
   unknown: '',
 };
-
-/**
- * How long a retry waits for Redis. BullMQ waits for a connection indefinitely while Redis is away; the
- * delivery is already pending in Postgres by then, so the reconciler will queue it anyway.
- */
-export const QUEUE_WAIT_MS = 3_000;
-
-function within<T>(work: Promise<T>, ms: number): Promise<T> {
-  // If Redis comes back later the job is still added (same job id, so at most once); a late failure has
-  // no one left to tell.
-  work.catch(() => {});
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`Redis did not answer within ${ms} ms`)), ms);
-  });
-  return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
-}
 
 export interface RetryQueues {
   mail: Queue<DeliveryJob>;

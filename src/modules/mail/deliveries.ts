@@ -5,7 +5,7 @@
 import type { Database } from '../../db/client.ts';
 import type { DeliveryKind } from '../../generated/prisma/client.ts';
 
-/** How long a worker may hold a delivery before another may take it over. */
+/** How long a worker may hold a delivery before another may take it over (DELIVERY_LEASE_SECONDS). */
 export const LEASE_MS = 2 * 60_000;
 
 export interface ClaimedDelivery {
@@ -21,8 +21,13 @@ export interface ClaimedDelivery {
 }
 
 /** Claims a delivery for sending; null when it is done or another worker holds an unexpired lease. */
-export async function claimDelivery(db: Database, id: string, now: Date = new Date()): Promise<ClaimedDelivery | null> {
-  const leaseUntil = new Date(now.getTime() + LEASE_MS);
+export async function claimDelivery(
+  db: Database,
+  id: string,
+  now: Date = new Date(),
+  leaseMs: number = LEASE_MS,
+): Promise<ClaimedDelivery | null> {
+  const leaseUntil = new Date(now.getTime() + leaseMs);
   const rows = await db.$queryRaw<ClaimedDelivery[]>`
     UPDATE delivery
        SET status = 'sending', lease_until = ${leaseUntil}, attempts = attempts + 1, updated_at = now()
@@ -43,9 +48,22 @@ const claimed = (delivery: Pick<ClaimedDelivery, 'id' | 'attempts'>) => ({
   attempts: delivery.attempts,
 });
 
-/** Keeps the papers chosen for a digest before it is sent, so a retry sends the very same email. */
-export async function rememberPapers(db: Database, delivery: ClaimedDelivery, paperIds: string[]): Promise<void> {
-  await db.delivery.updateMany({ where: claimed(delivery), data: { paperIds } });
+/**
+ * The last step before the SMTP conversation: checks the claim is still ours (composing may have outlived
+ * the lease, and another worker taken over), renews the lease so the whole send fits in it, and keeps the
+ * papers chosen for a digest, so a retry sends the very same email. False: do not send.
+ */
+export async function startSending(
+  db: Database,
+  delivery: ClaimedDelivery,
+  paperIds: string[] | undefined,
+  leaseMs: number = LEASE_MS,
+): Promise<boolean> {
+  const { count } = await db.delivery.updateMany({
+    where: claimed(delivery),
+    data: { leaseUntil: new Date(Date.now() + leaseMs), ...(paperIds ? { paperIds } : {}) },
+  });
+  return count > 0;
 }
 
 /** Records a sent delivery and, for a digest, its papers: never sent to this reader again. */

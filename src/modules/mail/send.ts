@@ -5,8 +5,9 @@ import {
   claimDelivery,
   finishDelivery,
   markSent,
+  LEASE_MS,
   releaseDelivery,
-  rememberPapers,
+  startSending,
   type ClaimedDelivery,
 } from './deliveries.ts';
 import { classifySendFailure, type MailMessage, type Mailer } from './transport.ts';
@@ -21,6 +22,8 @@ export interface SendDeps {
   compose: (delivery: ClaimedDelivery) => Promise<Composed>;
   /** The server said the address does not exist (5.1.x): never mail it again. */
   onHardBounce: (address: string, reason: string) => Promise<void>;
+  /** DELIVERY_LEASE_SECONDS in ms; the mailer's timeouts must fit in it (see `smtpTimeouts`). */
+  leaseMs?: number;
 }
 
 const messageOf = (error: unknown) => (error instanceof Error ? error.message : String(error));
@@ -44,7 +47,8 @@ export class DeliveryBusyError extends Error {
  * receiving side can drop the duplicate. We prefer that to marking it "unknown" and maybe losing it.
  */
 export async function sendDelivery(deps: SendDeps, deliveryId: string): Promise<SendResult> {
-  const delivery = await claimDelivery(deps.db, deliveryId);
+  const leaseMs = deps.leaseMs ?? LEASE_MS;
+  const delivery = await claimDelivery(deps.db, deliveryId, new Date(), leaseMs);
   if (!delivery) {
     // Done, or held by a live lease (its worker may still die): only the latter is worth retrying.
     const current = await deps.db.delivery.findUnique({ where: { id: deliveryId }, select: { status: true } });
@@ -64,7 +68,8 @@ export async function sendDelivery(deps: SendDeps, deliveryId: string): Promise<
     emailsSkipped.inc({ kind: delivery.kind });
     return 'skipped';
   }
-  if (composed.paperIds) await rememberPapers(deps.db, delivery, composed.paperIds);
+  // Composing took so long that the lease ran out and another worker took over: it sends, we must not.
+  if (!(await startSending(deps.db, delivery, composed.paperIds, leaseMs))) return 'not-claimed';
   try {
     await deps.mailer.send(composed.message);
   } catch (error) {
@@ -79,8 +84,9 @@ export async function sendDelivery(deps: SendDeps, deliveryId: string): Promise<
     if (failure === 'hard-bounce') await deps.onHardBounce(composed.message.to, reason);
     return 'failed';
   }
-  // false only if our lease ran out mid-send and another worker took over: it sends under the same
-  // Message-ID, so the receiver keeps one; nothing here may overwrite its record.
+  // false only if our lease ran out mid-send and another worker took over (the SMTP timeouts fit in the
+  // lease, so only a process frozen mid-send gets here): it sends under the same Message-ID, so the
+  // receiver keeps one; nothing here may overwrite its record.
   await markSent(deps.db, delivery, composed.message.messageId, composed.paperIds);
   emailsSent.inc({ kind: delivery.kind });
   if (delivery.kind === 'digest') schedulerLag.observe((Date.now() - delivery.dueAt.getTime()) / 1000);

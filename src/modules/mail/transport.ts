@@ -14,7 +14,24 @@ export interface Mailer {
 }
 
 type MailerConfig = Pick<Config, 'SMTP_URL' | 'OUTBOX_DIR'> &
-  Partial<Pick<Config, 'DKIM_DOMAIN' | 'DKIM_SELECTOR' | 'DKIM_PRIVATE_KEY'>>;
+  Partial<Pick<Config, 'DKIM_DOMAIN' | 'DKIM_SELECTOR' | 'DKIM_PRIVATE_KEY' | 'DELIVERY_LEASE_SECONDS'>>;
+
+/**
+ * SMTP timeouts that fit in a delivery's lease: a server that stalls makes the worker give up (and release
+ * the delivery) well before the lease runs out, so no other worker can claim it while the first one may
+ * still complete the send. Each timeout bounds one step (DNS, connect, greeting, one command's reply): at
+ * most 3/8 + 1/3 of the lease when one step stalls. Capped at nodemailer's usual values for long leases.
+ */
+export function smtpTimeouts(leaseSeconds = 120) {
+  const leaseMs = leaseSeconds * 1000;
+  const step = Math.min(10_000, Math.floor(leaseMs / 8));
+  return {
+    dnsTimeout: step,
+    connectionTimeout: step,
+    greetingTimeout: step,
+    socketTimeout: Math.min(30_000, Math.floor(leaseMs / 3)),
+  };
+}
 
 /** DKIM options for nodemailer when all three settings are present. */
 function dkimOf(config: MailerConfig) {
@@ -23,17 +40,16 @@ function dkimOf(config: MailerConfig) {
     : undefined;
 }
 
-export function createMailer(config: MailerConfig, logger: Logger): Mailer {
+export function createMailer(config: MailerConfig, logger: Logger, { maxConnections = 5 } = {}): Mailer {
   const dkim = dkimOf(config);
   if (config.SMTP_URL) {
     const transport = nodemailer.createTransport({
       url: config.SMTP_URL,
       pool: true,
-      maxConnections: 5,
+      // One connection per concurrent job, so no message waits in the pool's queue while its lease runs.
+      maxConnections,
       maxMessages: Infinity,
-      connectionTimeout: 10_000,
-      greetingTimeout: 10_000,
-      socketTimeout: 30_000,
+      ...smtpTimeouts(config.DELIVERY_LEASE_SECONDS),
       ...(dkim ? { dkim } : {}),
     });
     return {
