@@ -11,7 +11,7 @@ import {
 } from 'fastify-type-provider-zod';
 import type { Redis } from 'ioredis';
 import type { Config } from './config.ts';
-import { isUnreadableForm } from './errors.ts';
+import { isOverloaded, isUnreadableForm } from './errors.ts';
 import type { Database } from './db/client.ts';
 import type { Logger } from './logger.ts';
 import fastifyCookie from '@fastify/cookie';
@@ -133,6 +133,13 @@ export async function buildApp(deps: AppDeps) {
     if (status < 500) {
       // Not every thrown thing is an Error (the rate limiter throws a plain object).
       return reply.code(status).send({ error: error.name ?? STATUS_CODES[status], message: error.message });
+    }
+    if (isOverloaded(error)) {
+      request.log.warn({ err: error }, 'database saturated; asked the client to retry');
+      return reply.code(503).header('retry-after', '5').send({
+        error: 'Service Unavailable',
+        message: 'Paperboy is busy right now; please try again in a few seconds.',
+      });
     }
     request.log.error({ err: error }, 'request failed');
     return reply.code(500).send({ error: 'Internal Server Error', message: 'Something went wrong on our side.' });

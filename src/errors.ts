@@ -31,3 +31,13 @@ export class ConflictError extends DomainError {
 export function isUnreadableForm(error: Error): boolean {
   return /^Multipart: |Unexpected end of (form|multipart data)|Malformed part header/.test(error.message);
 }
+
+/**
+ * The database is saturated: no pooled connection came free in time (node-postgres says so only in its
+ * message), or Prisma could not start a transaction (P2028) or get a connection (P2024) in time. Not a
+ * bug but a full house: the client should try again shortly (503 with Retry-After).
+ */
+export function isOverloaded(error: unknown): boolean {
+  const { code, message } = (error ?? {}) as { code?: unknown; message?: unknown };
+  return code === 'P2028' || code === 'P2024' || message === 'timeout exceeded when trying to connect';
+}
