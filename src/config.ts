@@ -135,6 +135,8 @@ const schema = z.object({
     .string()
     .default('')
     .transform((path, ctx): string[] => (path ? readTokenHashes(path, ctx) : [])),
+  /** Where the tokenless METRICS_PORT listens: loopback unless a scraper elsewhere must reach it. */
+  METRICS_HOST: z.string().min(1).default('127.0.0.1'),
   /** A second port serving only /metrics without a token, for a scraper on a private network. */
   METRICS_PORT: z.coerce
     .number({ error: 'must be a port number from 1 to 65535' })

@@ -1,4 +1,4 @@
-// The optional metrics-only listener on METRICS_PORT: no token, so bind it where only the scraper reaches.
+// The optional metrics-only listener on METRICS_HOST:METRICS_PORT: no token, so only the scraper may reach it.
 import { createServer, type Server } from 'node:http';
 import type { Config } from './config.ts';
 import type { Logger } from './logger.ts';
@@ -11,7 +11,7 @@ export interface MetricsServer {
 
 /** Serves GET /metrics on METRICS_PORT when it is set; otherwise does nothing. */
 export async function startMetricsServer(
-  config: Pick<Config, 'HOST' | 'METRICS_PORT'>,
+  config: Pick<Config, 'METRICS_HOST' | 'METRICS_PORT'>,
   logger: Logger,
 ): Promise<MetricsServer | undefined> {
   if (config.METRICS_PORT === undefined) return undefined;
@@ -36,7 +36,7 @@ export async function startMetricsServer(
           : error,
       ),
     );
-    server.listen(config.METRICS_PORT, config.HOST, resolve);
+    server.listen(config.METRICS_PORT, config.METRICS_HOST, resolve);
   });
   logger.info({ port: config.METRICS_PORT }, 'metrics served without a token on their own port');
   return { close: () => new Promise((resolve) => server.close(() => resolve())) };

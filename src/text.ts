@@ -33,3 +33,11 @@ export function cleanText(text: string, maxLength = Number.POSITIVE_INFINITY): s
   // Slicing may cut a surrogate pair in two; toWellFormed mends that.
   return clean.length > maxLength ? clean.slice(0, maxLength).toWellFormed().trimEnd() : clean;
 }
+
+// Mail servers quote the recipient in their replies ("550 5.1.1 <ada@example.org>: no such user").
+const ADDRESS_LIKE = /[^\s<>()[\]"',;:]+@[^\s<>()[\]"',;:]+/g;
+
+/** Text from outside (a server's reply, a provider's reason) with every address blanked: only a hash may be kept. */
+export function withoutAddresses(text: string): string {
+  return text.replace(ADDRESS_LIKE, '[address]');
+}

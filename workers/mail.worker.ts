@@ -1,4 +1,5 @@
 // Mail queue: confirmation and manage-link emails.
+import { TRANSACTIONAL_MAX_AGE_MS } from '../src/modules/mail/deliveries.ts';
 import { subscriptionEmail } from '../src/modules/subscribers/emails.ts';
 import { QUEUE_NAMES } from '../src/queues/index.ts';
 import { createDeliveryWorker, type DeliveryWorkerOptions } from './deliveries.ts';
@@ -8,8 +9,7 @@ export const createMailWorker = (options: DeliveryWorkerOptions = {}) =>
     {
       queue: QUEUE_NAMES.mail,
       kinds: ['confirm', 'manage_link'],
-      // A confirmation that could not go out within a day is no longer wanted.
-      giveUpAfterMs: () => 24 * 3_600_000,
+      giveUpAfterMs: () => TRANSACTIONAL_MAX_AGE_MS,
       concurrency: () => 4,
       sendRate: mailSendRate,
       compose: subscriptionEmail,

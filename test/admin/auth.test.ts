@@ -5,9 +5,9 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { newAdminToken } from '../../src/modules/admin/auth.ts';
+import { ADMIN_URL } from '../../src/routes/api-docs.ts';
 import { ADMIN_TOKEN, adminHeaders, openTestApp, type TestApp } from '../helpers/app.ts';
 
-const ADMIN_SURFACES = /^\/(api\/v1\/admin|admin)(\/|$)|^\/metrics$/;
 const basic = (user: string, password: string) => `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
 
 describe('admin authentication', () => {
@@ -25,7 +25,7 @@ describe('admin authentication', () => {
   /** Every registered admin route, with its path parameters filled in. */
   const adminRoutes = () =>
     t.app.routeTable
-      .filter((route) => ADMIN_SURFACES.test(route.url) && route.method !== 'OPTIONS')
+      .filter((route) => ADMIN_URL.test(route.url) && route.method !== 'OPTIONS')
       .map(({ method, url }) => ({
         method,
         url: url

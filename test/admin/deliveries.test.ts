@@ -165,7 +165,7 @@ describe('admin deliveries API', () => {
     expect(await digestQueue.getWaitingCount()).toBe(1);
   });
 
-  it('refuses to retry a sent delivery, a late digest and a suppressed address, saying why', async () => {
+  it('refuses to retry a sent delivery, a late digest, a suppressed address and day-old mail, saying why', async () => {
     const reader = await seedSubscriber(db(), { email: 'refuse@example.org' });
     const sent = await delivery(reader.id, { status: 'sent' });
     const response = await retry(sent.id);
@@ -184,7 +184,17 @@ describe('admin deliveries API', () => {
     const suppressed = await delivery(blocked.id, { kind: 'manage_link', status: 'failed' });
     expect((await retry(suppressed.id)).statusCode).toBe(409);
 
-    for (const row of [sent, late, suppressed]) {
+    // The reconciler no longer looks at transactional mail older than a day: a retry could be lost.
+    const old = await delivery(reader.id, {
+      kind: 'confirm',
+      status: 'failed',
+      createdAt: new Date(Date.now() - 2 * 86_400_000),
+    });
+    const oldRetry = await retry(old.id);
+    expect(oldRetry.statusCode).toBe(409);
+    expect(oldRetry.json<{ message: string }>().message).toContain('more than a day old');
+
+    for (const row of [sent, late, suppressed, old]) {
       expect((await db().delivery.findUniqueOrThrow({ where: { id: row.id } })).status).toBe(row.status);
     }
   });

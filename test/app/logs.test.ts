@@ -27,7 +27,13 @@ describe('logs during a signup', () => {
   beforeAll(async () => {
     sink = await startSmtpSink();
     // The most verbose level: whatever any level would write is checked.
-    const overrides = { SMTP_URL: sink.url, QUEUE_PREFIX: prefix, PUBLIC_URL, LOG_LEVEL: 'trace' };
+    const overrides = {
+      SMTP_URL: sink.url,
+      QUEUE_PREFIX: prefix,
+      PUBLIC_URL,
+      LOG_LEVEL: 'trace',
+      DELIVERY_RETRY_DELAY_MS: '200',
+    };
     t = await openTestApp(overrides, logs);
     workers = await startWorkers(t.config, createLogger(t.config, 'paperboy-worker', logs), t.database.db, [
       createMailWorker(),
@@ -78,5 +84,16 @@ describe('logs during a signup', () => {
     expect(
       entries.some((entry) => String((entry.req as { url?: string } | undefined)?.url).startsWith('/confirm/[token]')),
     ).toBe(true);
+  });
+
+  it('keep the address out when the server refuses a recipient for now (it quotes the address)', async () => {
+    const address = 'full.mailbox@example.org';
+    sink.failRecipient(address, { type: 'reply', code: 452, message: `4.2.2 <${address}>: mailbox full` }, 1);
+    await signUpWithForm(t.app, t.config, { email: address, topics: 'model-merging' }, '203.0.113.77');
+    await expect.poll(() => lines.some((line) => line.includes('"job failed'))).toBe(true);
+    await expect.poll(() => sink.messages.filter((m) => m.envelope.to[0] === address).length).toBe(1);
+    expect(lines.join('\n').toLowerCase()).not.toContain('full.mailbox');
+    const delivery = await t.database.db.delivery.findFirstOrThrow({ where: { subscriber: { email: address } } });
+    expect(delivery.attempts).toBe(2);
   });
 });

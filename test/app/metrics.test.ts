@@ -112,6 +112,11 @@ describe('metrics', () => {
     expect(after.get('paperboy_queue_jobs{queue="digest",state="waiting"}')).toBe(0);
     expect(after.get('paperboy_queue_jobs{queue="digest",state="failed"}')).toBe(0);
     // Routes are labelled by pattern: a signed link never becomes a label.
+    const link = '/unsubscribe/a-signed-token-that-must-not-be-a-label';
+    expect((await t.app.inject(link)).statusCode).toBe(400);
+    const text = (await t.app.inject({ url: '/metrics', headers: adminHeaders })).body;
+    expect(text).toContain('route="/unsubscribe/:token"');
+    expect(text).not.toContain('a-signed-token');
     expect(
       after.get('paperboy_http_request_duration_seconds_count{method="GET",route="/metrics",status="200"}'),
     ).toBeGreaterThan(0);
@@ -119,7 +124,7 @@ describe('metrics', () => {
 
   it('serves the same registry without a token on METRICS_PORT', async () => {
     const port = await freePort();
-    const server = await startMetricsServer({ HOST: '127.0.0.1', METRICS_PORT: port }, createLogger(t.config));
+    const server = await startMetricsServer({ METRICS_HOST: '127.0.0.1', METRICS_PORT: port }, createLogger(t.config));
     try {
       const response = await fetch(`http://127.0.0.1:${port}/metrics`);
       expect(response.status).toBe(200);

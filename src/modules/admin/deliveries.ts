@@ -5,6 +5,7 @@ import type { Database } from '../../db/client.ts';
 import type { DeliveryKind, DeliveryStatus } from '../../generated/prisma/client.ts';
 import { ConflictError, NotFoundError } from '../../errors.ts';
 import { QUEUE_WAIT_MS, within, type DeliveryJob } from '../../queues/deliveries.ts';
+import { TRANSACTIONAL_MAX_AGE_MS } from '../mail/deliveries.ts';
 import { queueDelivery } from '../mail/reconcile.ts';
 import { addressHash } from '../subscribers/address.ts';
 import { recordEvent } from '../subscribers/subscriptions.ts';
@@ -103,6 +104,12 @@ export async function retryDelivery(
   if (delivery.kind === 'digest' && now.getTime() > delivery.dueAt.getTime() + cutoffHours * 3_600_000) {
     throw new ConflictError(
       `This digest was due at ${delivery.dueAt.toISOString()}; digests are never sent more than ${cutoffHours} hours late (DIGEST_CUTOFF_HOURS), so a retry would only be skipped. The reader's next digest will carry the papers they have not been sent.`,
+    );
+  }
+  // The reconciler forgets transactional mail after a day: a retry it might have to pick up must be younger.
+  if (delivery.kind !== 'digest' && now.getTime() > delivery.createdAt.getTime() + TRANSACTIONAL_MAX_AGE_MS) {
+    throw new ConflictError(
+      'This email is more than a day old and its links may have expired: the reader can ask for a fresh one (sign up again, or "email me my link").',
     );
   }
   if (await db.suppression.findUnique({ where: { addressHash: addressHash(delivery.subscriber.email) } })) {

@@ -5,6 +5,9 @@
 import type { Database } from '../../db/client.ts';
 import type { DeliveryKind } from '../../generated/prisma/client.ts';
 
+/** A confirmation or manage link that could not go out within a day is no longer wanted (nor reconciled). */
+export const TRANSACTIONAL_MAX_AGE_MS = 24 * 3_600_000;
+
 /** How long a worker may hold a delivery before another may take it over (DELIVERY_LEASE_SECONDS). */
 export const LEASE_MS = 2 * 60_000;
 

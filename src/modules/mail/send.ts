@@ -1,6 +1,7 @@
 // Sending one delivery, exactly once: claim it, compose it, send it, record what happened.
 import type { Database } from '../../db/client.ts';
 import { emailsFailed, emailsSent, emailsSkipped, schedulerLag } from '../../metrics.ts';
+import { withoutAddresses } from '../../text.ts';
 import {
   claimDelivery,
   finishDelivery,
@@ -27,6 +28,15 @@ export interface SendDeps {
 }
 
 const messageOf = (error: unknown) => (error instanceof Error ? error.message : String(error));
+
+/**
+ * The error the queue retries with. nodemailer's carries the recipient (in `rejected`, `rejectedErrors`
+ * and the server's reply), and the queue logs it and keeps it in Redis: pass on only what retrying needs.
+ */
+function withoutRecipient(error: unknown, reason: string): Error {
+  const { code, responseCode, command } = error as { code?: string; responseCode?: number; command?: string };
+  return Object.assign(new Error(reason), { name: 'SendError', code, responseCode, command });
+}
 
 export type SendResult = 'sent' | 'skipped' | 'failed' | 'not-claimed';
 
@@ -74,10 +84,10 @@ export async function sendDelivery(deps: SendDeps, deliveryId: string): Promise<
     await deps.mailer.send(composed.message);
   } catch (error) {
     const failure = classifySendFailure(error);
-    const reason = messageOf(error);
+    const reason = withoutAddresses(messageOf(error));
     if (failure === 'retry') {
       await releaseDelivery(deps.db, delivery, reason);
-      throw error;
+      throw withoutRecipient(error, reason);
     }
     await finishDelivery(deps.db, delivery, 'failed', reason);
     emailsFailed.inc({ kind: delivery.kind });
@@ -87,8 +97,9 @@ export async function sendDelivery(deps: SendDeps, deliveryId: string): Promise<
   // false only if our lease ran out mid-send and another worker took over (the SMTP timeouts fit in the
   // lease, so only a process frozen mid-send gets here): it sends under the same Message-ID, so the
   // receiver keeps one; nothing here may overwrite its record.
-  await markSent(deps.db, delivery, composed.message.messageId, composed.paperIds);
-  emailsSent.inc({ kind: delivery.kind });
-  if (delivery.kind === 'digest') schedulerLag.observe((Date.now() - delivery.dueAt.getTime()) / 1000);
+  if (await markSent(deps.db, delivery, composed.message.messageId, composed.paperIds)) {
+    emailsSent.inc({ kind: delivery.kind });
+    if (delivery.kind === 'digest') schedulerLag.observe((Date.now() - delivery.dueAt.getTime()) / 1000);
+  }
   return 'sent';
 }

@@ -6,7 +6,7 @@ import { SOFT_BOUNCE_DEFAULTS, type Config } from '../../config.ts';
 import type { Database, DbClient } from '../../db/client.ts';
 import type { SubscriberStatus, SuppressionReason } from '../../generated/prisma/client.ts';
 import { emailsBounced } from '../../metrics.ts';
-import { cleanText, isPlainText, isStorableDate } from '../../text.ts';
+import { cleanText, isPlainText, isStorableDate, withoutAddresses } from '../../text.ts';
 import { addressHash, emailAddress } from './address.ts';
 
 export const BOUNCE_TYPES = ['hard', 'soft', 'complaint'] as const;
@@ -96,10 +96,7 @@ export const bounceOutcome = z.object({
   suppressed: z.boolean().describe('Whether the address is now suppressed (by this event or an earlier one).'),
 });
 
-// Providers' reasons often quote the recipient ("550 5.1.1 <ada@example.org>: no such user"); only the
-// hash of an address may be kept.
-const ADDRESS_LIKE = /[^\s<>()[\]"',;:]+@[^\s<>()[\]"',;:]+/g;
-const cleanReason = (reason: string) => cleanText(reason.replace(ADDRESS_LIKE, '[address]'), 500);
+const cleanReason = (reason: string) => cleanText(withoutAddresses(reason), 500);
 
 /**
  * The key that makes a replay a no-op: the provider's event id when there is one, else a digest of what
