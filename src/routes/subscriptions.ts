@@ -85,6 +85,8 @@ const manageForm = csrfField
   })
   .and(preferencesInput);
 
+const FORM_EXPIRED = 'The form expired (its CSRF token or cookie is missing)';
+
 const LINK_PAGES = {
   400: 'The link is incomplete, changed or meant for another page',
   410: 'The link has expired or was replaced',
@@ -96,7 +98,7 @@ const UNSUBSCRIBE_RESPONSES: Record<number, object> = {
     description: 'Unsubscribed: a page, or plain text for one-click',
     content: { 'text/html': { schema: z.string() }, 'text/plain': { schema: z.string() } },
   },
-  ...pageResponses({ 403: 'The form expired (its CSRF token or cookie is missing)', ...LINK_PAGES }),
+  ...pageResponses({ 403: FORM_EXPIRED, ...LINK_PAGES }),
 };
 
 /** Route options shared by every page reached from a signed link. */
@@ -112,7 +114,7 @@ const linkPage = (summary: string, pages: Record<number, string>) => ({
 /** The same for a form posted on such a page (body checked by the handler, see documentBodyOnly). */
 const linkForm = (summary: string, body: z.ZodType, pages: Record<number, string>) => ({
   schema: {
-    ...linkPage(summary, { ...pages, 403: 'The form expired (its CSRF token or cookie is missing)' }).schema,
+    ...linkPage(summary, { ...pages, 403: FORM_EXPIRED }).schema,
     consumes: FORM,
     body,
   },
@@ -229,7 +231,7 @@ export const subscriptionRoutes: FastifyPluginAsync<SubscriptionDeps> = async (a
         response: pageResponses({
           200: 'Check your inbox (the same answer whether or not the address is known)',
           400: 'The form again, with its mistakes marked',
-          403: 'The form expired (its CSRF token or cookie is missing)',
+          403: FORM_EXPIRED,
           429: 'Too many signups from this address or network',
         }),
       },
@@ -689,7 +691,7 @@ export const subscriptionRoutes: FastifyPluginAsync<SubscriptionDeps> = async (a
         response: pageResponses({
           200: 'Check your inbox (the same answer whether or not the address is known)',
           400: 'The form with its mistake marked',
-          403: 'The form expired (its CSRF token or cookie is missing)',
+          403: FORM_EXPIRED,
           429: 'Too many requests from this network',
         }),
       },
