@@ -41,16 +41,20 @@ describe('workers killed or stalled mid-send', () => {
     run = await setUpRun({ readers: 20, sink });
     // One job at a time, so exactly one message is in the window when the worker dies.
     const first = await run.startWorker({ WORKER_CONCURRENCY: '1' });
-    let victim: string | undefined;
-    const stop = sink.onAccepted((message) => {
-      if (victim) return;
-      victim = message.messageId;
-      // The 250 is on its way; the worker has not read it, let alone committed.
-      first.child.kill('SIGKILL');
+    // The first message is fully received, then its "250" is held back; the worker dies in that pause.
+    // The server keeps the message, the worker never learns it was accepted: nothing is committed.
+    let killed: Promise<void> | undefined;
+    sink.failNext(1, {
+      type: 'stall',
+      ms: 2_000,
+      onStall: () => {
+        killed = first.kill();
+      },
     });
     expect(await run.schedule()).toBe(23);
-    await first.finished;
-    stop();
+    const [accepted] = await sink.waitForMessages(1, 60_000);
+    const victim = accepted!.messageId;
+    await killed;
     expect(victim).toBeDefined();
     await run.startWorker();
     await waitUntilSettled(run);

@@ -13,7 +13,9 @@ export type SinkFailure =
   // Destroy the TCP connection without replying.
   | { type: 'drop' }
   // Wait, then carry on normally (a stalled message is still accepted even if the client gave up meanwhile).
-  | { type: 'stall'; ms: number };
+  // (`onStall` runs as the wait begins: after DATA, the moment the message is the server's but not yet
+  // acknowledged.)
+  | { type: 'stall'; ms: number; onStall?: () => void };
 
 export interface CapturedMessage {
   envelope: { from: string; to: string[] };
@@ -81,6 +83,7 @@ export async function startSmtpSink(options: SmtpSinkOptions = {}): Promise<Smtp
         return NO_REPLY;
       }
       case 'stall':
+        failure.onStall?.();
         await delay(failure.ms, undefined, { signal: shutdown.signal }).catch(() => {});
         return shutdown.signal.aborted ? NO_REPLY : null;
     }
