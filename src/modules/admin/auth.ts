@@ -1,9 +1,8 @@
 // Admin tokens: kept and compared only as SHA-256 hashes, in constant time, so neither a token file
 // nor response timing reveals a token.
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import type { Config } from '../../config.ts';
-
-const sha256 = (value: string) => createHash('sha256').update(value).digest();
+import { matchesAny, sha256 } from '../../secrets.ts';
 
 /** Every accepted admin token's hash: ADMIN_TOKENS (hashed here) and the hashes in ADMIN_TOKENS_FILE. */
 export function adminTokenHashes(config: Pick<Config, 'ADMIN_TOKENS' | 'ADMIN_TOKENS_FILE'>): Buffer[] {
@@ -34,9 +33,5 @@ function presentedToken(header: string | undefined): string | undefined {
 export function isAdminAuthorization(header: string | undefined, tokenHashes: readonly Buffer[]): boolean {
   const presented = presentedToken(header);
   if (!presented) return false;
-  // Equal-length hashes; every one is compared, so timing does not tell which matched or how many exist.
-  const candidate = sha256(presented);
-  let matched = false;
-  for (const hash of tokenHashes) matched = timingSafeEqual(candidate, hash) || matched;
-  return matched;
+  return matchesAny(sha256(presented), tokenHashes);
 }

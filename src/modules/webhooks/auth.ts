@@ -1,17 +1,16 @@
 // Webhook credentials: a bearer secret, or an HMAC signature of the raw body that expires after a few minutes.
-import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
+import { createHmac } from 'node:crypto';
+import { matchesAny, sha256 } from '../../secrets.ts';
 
 export const SIGNATURE_HEADER = 'x-paperboy-signature';
 /** How far a signature's timestamp may be from our clock: a captured request cannot be replayed later. */
 export const SIGNATURE_TOLERANCE_SECONDS = 5 * 60;
 
-const digest = (value: string) => createHash('sha256').update(value).digest();
-
 /** Whether an Authorization header carries the secret as a bearer token (constant time). */
 export function isBearerSecret(header: string, secret: string): boolean {
   const presented = /^Bearer\s+(\S+)\s*$/i.exec(header)?.[1];
   // Hashing first gives equal-length inputs, so the comparison's timing says nothing about the secret.
-  return presented !== undefined && timingSafeEqual(digest(presented), digest(secret));
+  return presented !== undefined && matchesAny(sha256(presented), [sha256(secret)]);
 }
 
 function hmac(secret: string, timestamp: number, body: Buffer): Buffer {
@@ -48,8 +47,5 @@ export function isFreshSignature(signature: ParsedSignature, now = new Date()): 
 
 /** Whether one of the header's signatures is the HMAC of `<t>.<body>` with the secret (constant time). */
 export function isSignedBody(signature: ParsedSignature, body: Buffer, secret: string): boolean {
-  const expected = hmac(secret, signature.timestamp, body);
-  let matched = false;
-  for (const candidate of signature.signatures) matched = timingSafeEqual(candidate, expected) || matched;
-  return matched;
+  return matchesAny(hmac(secret, signature.timestamp, body), signature.signatures);
 }
