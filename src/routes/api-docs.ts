@@ -6,7 +6,7 @@ import type { FastifyInstance, RawServerDefault } from 'fastify';
 import { jsonSchemaTransform, jsonSchemaTransformObject, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from '../logger.ts';
-import { useContentSecurityPolicy } from './content-policy.ts';
+import { useThirdPartyPagePolicy } from './content-policy.ts';
 
 /** Where an admin token is required (the same gate as in src/app.ts). */
 export const ADMIN_URL = /^\/(api\/v1\/admin|admin)(\/|$)|^\/metrics$/;
@@ -52,17 +52,7 @@ export async function registerApiDocs(app: AppInstance, publicUrl: string, versi
   });
 
   await app.register(async (docs) => {
-    // Swagger UI loads its own script and stylesheet files and sets inline styles; nothing from elsewhere.
-    useContentSecurityPolicy(docs, {
-      defaultSrc: ["'none'"],
-      scriptSrc: ["'self'"],
-      styleSrc: ["'self'", "'unsafe-inline'"],
-      imgSrc: ["'self'", 'data:'],
-      connectSrc: ["'self'"],
-      formAction: ["'self'"],
-      frameAncestors: ["'none'"],
-      baseUri: ["'none'"],
-    });
+    useThirdPartyPagePolicy(docs);
     await docs.register(fastifySwaggerUi, { routePrefix: '/docs', uiConfig: { url: '/openapi.json' } });
   });
 

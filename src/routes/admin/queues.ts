@@ -6,26 +6,18 @@ import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { FastifyAdapter } from '@bull-board/fastify';
 import type { Queue } from 'bullmq';
 import type { FastifyPluginAsync } from 'fastify';
-import { useContentSecurityPolicy } from '../content-policy.ts';
-
-/** The board's page loads its own scripts and inline styles (and a web font); the rest stays strict. */
-const DASHBOARD_POLICY = {
-  defaultSrc: ["'none'"],
-  scriptSrc: ["'self'"],
-  styleSrc: ["'self'", "'unsafe-inline'", 'https://fonts.googleapis.com'],
-  fontSrc: ["'self'", 'https://fonts.gstatic.com'],
-  imgSrc: ["'self'", 'data:'],
-  connectSrc: ["'self'"],
-  formAction: ["'self'"],
-  frameAncestors: ["'none'"],
-  baseUri: ["'self'"],
-};
+import { useThirdPartyPagePolicy } from '../content-policy.ts';
 
 export const queueDashboard: FastifyPluginAsync<{ prefix: string; queues: Queue[] }> = async (
   app,
   { prefix, queues },
 ) => {
-  useContentSecurityPolicy(app, DASHBOARD_POLICY);
+  // The board's page also uses a web font, and a <base> element for its links.
+  useThirdPartyPagePolicy(app, {
+    styleSrc: ["'self'", "'unsafe-inline'", 'https://fonts.googleapis.com'],
+    fontSrc: ["'self'", 'https://fonts.gstatic.com'],
+    baseUri: ["'self'"],
+  });
   const serverAdapter = new FastifyAdapter().setBasePath(prefix);
   createBullBoard({
     queues: queues.map((queue) => new BullMQAdapter(queue)),
