@@ -89,9 +89,10 @@ export async function sendDelivery(deps: SendDeps, deliveryId: string): Promise<
       await releaseDelivery(deps.db, delivery, reason);
       throw withoutRecipient(error, reason);
     }
+    // The suppression first: once the delivery reads failed, the address is already never mailed again.
+    if (failure === 'hard-bounce') await deps.onHardBounce(composed.message.to, reason);
     await finishDelivery(deps.db, delivery, 'failed', reason);
     emailsFailed.inc({ kind: delivery.kind });
-    if (failure === 'hard-bounce') await deps.onHardBounce(composed.message.to, reason);
     return 'failed';
   }
   // false only if our lease ran out mid-send and another worker took over (the SMTP timeouts fit in the
