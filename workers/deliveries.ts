@@ -7,6 +7,7 @@ import type { DeliveryKind } from '../src/generated/prisma/client.ts';
 import type { ClaimedDelivery } from '../src/modules/mail/deliveries.ts';
 import { reconcileDeliveries } from '../src/modules/mail/reconcile.ts';
 import { sendDelivery, type Composed, type SendDeps } from '../src/modules/mail/send.ts';
+import { createSendRate, type SendClass } from '../src/modules/mail/send-rate.ts';
 import { compileEmailTemplates, type EmailTemplates } from '../src/modules/mail/templates.ts';
 import { createMailer, isMailServiceFailure } from '../src/modules/mail/transport.ts';
 import { markBounced } from '../src/modules/subscribers/subscriptions.ts';
@@ -20,8 +21,8 @@ export interface DeliveryWorkerSpec {
   /** Deliveries older than this are no longer worth reconciling. */
   giveUpAfterMs: (config: Config) => number;
   concurrency: (config: Config) => number;
-  /** This queue's share of SEND_RATE_PER_SECOND (the queues' shares add up to it). */
-  sendRate: (config: Config) => number;
+  /** Its place in the shared SEND_RATE_PER_SECOND: transactional mail goes first, bulk takes the rest. */
+  sendClass: SendClass;
   compose: (db: Database, config: Config, templates: EmailTemplates, delivery: ClaimedDelivery) => Promise<Composed>;
 }
 
@@ -41,6 +42,7 @@ export const createDeliveryWorker =
     const templates = await compileEmailTemplates();
     const mailer = createMailer(config, logger, { maxConnections: concurrency });
     const queue = createQueue<DeliveryJob>(spec.queue, queues);
+    const sendRate = createSendRate(queues.connection, queues.prefix, config.SEND_RATE_PER_SECOND);
 
     // Redis may have lost jobs (flushed, restarted): Postgres knows what is still to send.
     const reconcile = () =>
@@ -60,6 +62,13 @@ export const createDeliveryWorker =
     const worker: Worker<DeliveryJob> = createWorker<DeliveryJob>(
       spec.queue,
       async (job: Job<DeliveryJob>) => {
+        // Over the installation's send rate (or yielding to transactional mail): the job waits without
+        // using an attempt, and this queue fetches nothing until the window ends.
+        const wait = await sendRate.take(spec.sendClass);
+        if (wait > 0) {
+          await worker.rateLimit(wait);
+          throw Worker.RateLimitError();
+        }
         try {
           return await sendDelivery(send, deliveryJob.parse(job.data).deliveryId);
         } catch (error) {
@@ -74,10 +83,10 @@ export const createDeliveryWorker =
         }
       },
       queues,
-      // Each queue's share of the global send rate, counted in Redis across every worker process.
       {
         concurrency,
-        limiter: { max: spec.sendRate(config), duration: 1_000 },
+        // The shared send rate above decides; this bound only lets BullMQ honour its pauses (rateLimit).
+        limiter: { max: config.SEND_RATE_PER_SECOND, duration: 1_000 },
         // A killed worker's jobs go back to the queue about when its deliveries' leases run out.
         lockDuration: Math.min(30_000, leaseMs),
         stalledInterval: Math.min(30_000, leaseMs),

@@ -3,7 +3,6 @@ import { digestBuildDuration } from '../src/metrics.ts';
 import { composeDigest } from '../src/modules/digests/compose.ts';
 import { QUEUE_NAMES } from '../src/queues/index.ts';
 import { createDeliveryWorker, type DeliveryWorkerOptions } from './deliveries.ts';
-import { mailSendRate } from './mail.worker.ts';
 
 export const createDigestWorker = (options: DeliveryWorkerOptions = {}) =>
   createDeliveryWorker(
@@ -13,7 +12,7 @@ export const createDigestWorker = (options: DeliveryWorkerOptions = {}) =>
       // Past the cut-off a digest is skipped anyway (composeDigest says so when it is claimed).
       giveUpAfterMs: (config) => (config.DIGEST_CUTOFF_HOURS + 1) * 3_600_000,
       concurrency: (config) => config.WORKER_CONCURRENCY,
-      sendRate: (config) => Math.max(1, config.SEND_RATE_PER_SECOND - mailSendRate(config)),
+      sendClass: 'bulk',
       compose: async (db, config, templates, delivery) => {
         const done = digestBuildDuration.startTimer();
         try {

@@ -11,15 +11,10 @@ export const createMailWorker = (options: DeliveryWorkerOptions = {}) =>
       kinds: ['confirm', 'manage_link'],
       giveUpAfterMs: () => TRANSACTIONAL_MAX_AGE_MS,
       concurrency: () => 4,
-      sendRate: mailSendRate,
+      sendClass: 'transactional',
       compose: subscriptionEmail,
     },
     options,
   );
-
-/** Transactional mail keeps a tenth of the send rate (at least one a second), so signups never wait. */
-export function mailSendRate(config: { SEND_RATE_PER_SECOND: number }): number {
-  return Math.max(1, Math.floor(config.SEND_RATE_PER_SECOND / 10));
-}
 
 export const mailWorker = createMailWorker();

@@ -6,7 +6,7 @@ import type { DeliveryKind, DeliveryStatus } from '../../generated/prisma/client
 import { ConflictError, NotFoundError } from '../../errors.ts';
 import { QUEUE_WAIT_MS, within, type DeliveryJob } from '../../queues/deliveries.ts';
 import { TRANSACTIONAL_MAX_AGE_MS } from '../mail/deliveries.ts';
-import { queueDelivery } from '../mail/reconcile.ts';
+import { queueDeliveries } from '../mail/reconcile.ts';
 import { addressHash } from '../subscribers/address.ts';
 import { recordEvent } from '../subscribers/subscriptions.ts';
 import { after, decodeCursor, newestFirst, pageOf, type PageQuery } from './pagination.ts';
@@ -136,7 +136,7 @@ export async function retryDelivery(
 
   const queue = delivery.kind === 'digest' ? queues.digest : queues.mail;
   try {
-    await within(queueDelivery(queue, id), QUEUE_WAIT_MS);
+    await within(queueDeliveries(db, queue, [id]), QUEUE_WAIT_MS);
     return { queued: true };
   } catch (error) {
     onQueueError(error);

@@ -51,22 +51,61 @@ const claimed = (delivery: Pick<ClaimedDelivery, 'id' | 'attempts'>) => ({
   attempts: delivery.attempts,
 });
 
+/** Whom each kind may still reach at the last moment: a digest an active reader who has not paused, a
+ * confirmation someone who has not confirmed yet, a settings link an active reader. */
+const SENDABLE_READER = {
+  digest: `s.status = 'active' AND s.paused_at IS NULL`,
+  confirm: `s.status = 'pending'`,
+  manage_link: `s.status = 'active'`,
+} as const satisfies Record<DeliveryKind, string>;
+
+/** Why `startSending` said no: the claim is gone (another worker sends), or the reader may no longer get it. */
+export type SendRefusal = 'claim-lost' | 'reader-gone';
+
 /**
  * The last step before the SMTP conversation: checks the claim is still ours (composing may have outlived
- * the lease, and another worker taken over), renews the lease so the whole send fits in it, and keeps the
- * papers chosen for a digest, so a retry sends the very same email. False: do not send.
+ * the lease, and another worker taken over), that the reader may still get this email (an unsubscribe or a
+ * suppression may have committed while it was being composed), renews the lease so the whole send fits in
+ * it, and keeps the papers chosen for a digest, so a retry sends the very same email. One statement: a
+ * delivery whose reader is gone ends skipped right here. Returns true to send, or why not.
  */
 export async function startSending(
   db: Database,
   delivery: ClaimedDelivery,
   paperIds: string[] | undefined,
   leaseMs: number = LEASE_MS,
-): Promise<boolean> {
-  const { count } = await db.delivery.updateMany({
-    where: claimed(delivery),
-    data: { leaseUntil: new Date(Date.now() + leaseMs), ...(paperIds ? { paperIds } : {}) },
-  });
-  return count > 0;
+): Promise<true | SendRefusal> {
+  const leaseUntil = new Date(Date.now() + leaseMs);
+  // The suppression list holds SHA-256 hashes of case-folded addresses (see address.ts).
+  const rows = await db.$queryRawUnsafe<{ sendable: boolean }[]>(
+    `WITH target AS (
+       SELECT d.id, EXISTS (
+                SELECT 1 FROM subscriber s
+                 WHERE s.id = d.subscriber_id AND ${SENDABLE_READER[delivery.kind]}
+                   AND NOT EXISTS (SELECT 1 FROM suppression x
+                                    WHERE x.address_hash = encode(sha256(convert_to(lower(s.email), 'UTF8')), 'hex'))
+              ) AS sendable
+         FROM delivery d
+        WHERE d.id = $1::uuid AND d.status = 'sending' AND d.attempts = $2
+          FOR UPDATE
+     )
+     UPDATE delivery d
+        SET lease_until = CASE WHEN t.sendable THEN $3::timestamptz END,
+            status = CASE WHEN t.sendable THEN d.status ELSE 'skipped' END,
+            last_error = CASE WHEN t.sendable THEN d.last_error
+                              ELSE 'the reader unsubscribed, paused or was suppressed before it went out' END,
+            paper_ids = CASE WHEN t.sendable AND $4::text[] IS NOT NULL THEN $4::text[] ELSE d.paper_ids END,
+            updated_at = now()
+       FROM target t
+      WHERE d.id = t.id
+     RETURNING t.sendable`,
+    delivery.id,
+    delivery.attempts,
+    leaseUntil,
+    paperIds ?? null,
+  );
+  if (!rows[0]) return 'claim-lost';
+  return rows[0].sendable ? true : 'reader-gone';
 }
 
 /** Records a sent delivery and, for a digest, its papers: never sent to this reader again. */
@@ -111,7 +150,13 @@ export async function finishDelivery(
   return count > 0;
 }
 
-/** Deliveries of these kinds that should be in the queue: pending, or held by a worker whose lease ran out. */
+/** Unfinished: pending, or held by a worker whose lease ran out. Such a delivery belongs in a queue. */
+const unfinished = (now: Date) => [
+  { status: 'pending' as const },
+  { status: 'sending' as const, leaseUntil: { lt: now } },
+];
+
+/** Deliveries of these kinds that should be in the queue, oldest first. */
 export async function findUnfinishedDeliveries(
   db: Database,
   kinds: DeliveryKind[],
@@ -119,16 +164,18 @@ export async function findUnfinishedDeliveries(
   now: Date = new Date(),
 ): Promise<string[]> {
   const rows = await db.delivery.findMany({
-    where: {
-      kind: { in: kinds },
-      createdAt: { gt: createdAfter },
-      OR: [{ status: 'pending' }, { status: 'sending', leaseUntil: { lt: now } }],
-    },
+    where: { kind: { in: kinds }, createdAt: { gt: createdAfter }, OR: unfinished(now) },
     select: { id: true },
     orderBy: { createdAt: 'asc' },
     take: 10_000,
   });
   return rows.map((row) => row.id);
+}
+
+/** Which of these deliveries are still unfinished now (a re-read just before queueing them). */
+export async function stillUnfinished(db: Database, ids: string[], now: Date = new Date()): Promise<Set<string>> {
+  const rows = await db.delivery.findMany({ where: { id: { in: ids }, OR: unfinished(now) }, select: { id: true } });
+  return new Set(rows.map((row) => row.id));
 }
 
 /** A Message-ID that is the same for every attempt at one delivery, so receivers can drop repeats. */

@@ -1,9 +1,21 @@
-// Rebuilding the queues from Postgres: Redis may be flushed or restarted, the delivery rows remain.
-import type { Queue } from 'bullmq';
+// Rebuilding the queues from Postgres: Redis may be flushed, restarted or lose some keys; the delivery rows remain.
+import type { JobState, Queue } from 'bullmq';
 import type { Database } from '../../db/client.ts';
 import type { DeliveryKind } from '../../generated/prisma/client.ts';
 import { deliveryJobOptions, type DeliveryJob } from '../../queues/deliveries.ts';
-import { findUnfinishedDeliveries } from './deliveries.ts';
+import { findUnfinishedDeliveries, stillUnfinished } from './deliveries.ts';
+
+/** Job states in which a job will still run (or runs now): a delivery with such a job needs no other. */
+const LIVE: ReadonlySet<JobState | 'unknown'> = new Set([
+  'waiting',
+  'active',
+  'delayed',
+  'prioritized',
+  'waiting-children',
+]);
+
+/** Deliveries looked at together: one Redis pipeline of lookups and one Postgres re-read per batch. */
+const BATCH = 100;
 
 /**
  * Queues every unfinished delivery of these kinds (pending, or held by a lease that ran out) that has no
@@ -15,23 +27,40 @@ export async function reconcileDeliveries(
   kinds: DeliveryKind[],
   createdAfter: Date,
 ): Promise<number> {
+  const ids = await findUnfinishedDeliveries(db, kinds, createdAfter);
   let queued = 0;
-  for (const id of await findUnfinishedDeliveries(db, kinds, createdAfter)) {
-    if (await queueDelivery(queue, id)) queued++;
-  }
+  for (let i = 0; i < ids.length; i += BATCH) queued += await queueDeliveries(db, queue, ids.slice(i, i + BATCH));
   return queued;
 }
 
 /**
- * Queues one delivery unless a live job for it exists; returns whether it added one. Also used by the
- * admin retry, whose delivery usually still has its finished job from the failed attempt.
+ * Queues each of these deliveries that has no live job; returns how many it added. Also the admin retry's
+ * way in, whose delivery usually still has its finished job from the failed attempt.
+ *
+ * A job that is finished (completed, failed) or orphaned (its hash survived but no list holds it: Redis
+ * lost part of its keys) would block a new one with the same id, so it is replaced, but only after
+ * Postgres says the delivery is still unfinished: a delivery listed a moment ago may have been sent since,
+ * and a job for it would be a no-op that still takes a place in the send rate.
  */
-export async function queueDelivery(queue: Queue<DeliveryJob>, id: string): Promise<boolean> {
-  const job = await queue.getJob(id);
-  // A finished job for an unfinished delivery (it gave up, or ran while another worker held the lease)
-  // would block a new one with the same id: replace it.
-  if (job && ((await job.isCompleted()) || (await job.isFailed()))) await job.remove();
-  else if (job) return false;
-  await queue.add('send', { deliveryId: id }, deliveryJobOptions(id));
-  return true;
+export async function queueDeliveries(db: Database, queue: Queue<DeliveryJob>, ids: string[]): Promise<number> {
+  const jobs = await Promise.all(
+    ids.map(async (id) => {
+      const job = await queue.getJob(id);
+      return { id, job, state: job ? await job.getState() : undefined };
+    }),
+  );
+  const candidates = jobs.filter(({ state }) => state === undefined || !LIVE.has(state));
+  if (candidates.length === 0) return 0;
+  const unfinished = await stillUnfinished(
+    db,
+    candidates.map(({ id }) => id),
+  );
+  let queued = 0;
+  for (const { id, job } of candidates) {
+    if (!unfinished.has(id)) continue;
+    await job?.remove();
+    await queue.add('send', { deliveryId: id }, deliveryJobOptions(id));
+    queued++;
+  }
+  return queued;
 }

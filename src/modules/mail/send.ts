@@ -52,8 +52,8 @@ export class DeliveryBusyError extends Error {
  * Sends a delivery if no one else has it. A failure that may pass (4xx, network, authentication) puts the
  * delivery back and rethrows, so the queue retries it with backoff; a 5xx for the recipient is final.
  *
- * The one window nobody can close: the server accepted the message and the process died before
- * `markSent`. The lease then runs out and the delivery is sent again, with the same Message-ID, so the
+ * The one window nobody can close: the server accepted the message and the process died (or Postgres stayed
+ * away for the rest of the lease) before `markSent`. The lease then runs out and the delivery is sent again, with the same Message-ID, so the
  * receiving side can drop the duplicate. We prefer that to marking it "unknown" and maybe losing it.
  */
 export async function sendDelivery(deps: SendDeps, deliveryId: string): Promise<SendResult> {
@@ -78,8 +78,14 @@ export async function sendDelivery(deps: SendDeps, deliveryId: string): Promise<
     emailsSkipped.inc({ kind: delivery.kind });
     return 'skipped';
   }
+  const leaseEnds = Date.now() + leaseMs;
+  const start = await startSending(deps.db, delivery, composed.paperIds, leaseMs);
   // Composing took so long that the lease ran out and another worker took over: it sends, we must not.
-  if (!(await startSending(deps.db, delivery, composed.paperIds, leaseMs))) return 'not-claimed';
+  if (start === 'claim-lost') return 'not-claimed';
+  if (start === 'reader-gone') {
+    emailsSkipped.inc({ kind: delivery.kind });
+    return 'skipped';
+  }
   try {
     await deps.mailer.send(composed.message);
   } catch (error) {
@@ -95,12 +101,35 @@ export async function sendDelivery(deps: SendDeps, deliveryId: string): Promise<
     emailsFailed.inc({ kind: delivery.kind });
     return 'failed';
   }
+  // The server has the message. A database that blinks now must not turn into a resend once the lease runs
+  // out: the record is retried for as long as the lease keeps everyone else away.
+  const recorded = await whileLeaseHolds(leaseEnds, () =>
+    markSent(deps.db, delivery, composed.message.messageId, composed.paperIds),
+  );
   // false only if our lease ran out mid-send and another worker took over (the SMTP timeouts fit in the
   // lease, so only a process frozen mid-send gets here): it sends under the same Message-ID, so the
   // receiver keeps one; nothing here may overwrite its record.
-  if (await markSent(deps.db, delivery, composed.message.messageId, composed.paperIds)) {
+  if (recorded) {
     emailsSent.inc({ kind: delivery.kind });
     if (delivery.kind === 'digest') schedulerLag.observe((Date.now() - delivery.dueAt.getTime()) / 1000);
   }
   return 'sent';
+}
+
+/** Time left at the end of a lease that retrying gives up, so the last attempt finishes before it runs out. */
+const LEASE_MARGIN_MS = 1_000;
+
+/**
+ * `work`, tried again after a failure (50 ms, doubling up to 1 s) until it succeeds or the lease is about to
+ * end; then the last error is thrown and the documented window applies.
+ */
+async function whileLeaseHolds<T>(leaseEnds: number, work: () => Promise<T>): Promise<T> {
+  for (let delay = 50; ; delay = Math.min(delay * 2, 1_000)) {
+    try {
+      return await work();
+    } catch (error) {
+      if (Date.now() + delay >= leaseEnds - LEASE_MARGIN_MS) throw error;
+      await new Promise((resolve) => setTimeout(resolve, delay));
+    }
+  }
 }
