@@ -60,7 +60,7 @@ describe('leaving while a digest is being composed', () => {
       compose: async (delivery) => {
         const composed = await composeDigest(t.database.db, t.config, templates, delivery);
         if ('message' in composed) {
-          const header = String(composed.message.headers?.['List-Unsubscribe'] ?? '');
+          const header = (composed.message.headers as Record<string, string>)['List-Unsubscribe']!;
           await meanwhile(/<(https:[^>]+)>/.exec(header)![1]!);
         }
         return composed;

@@ -1,11 +1,13 @@
 // Redis and Postgres failing under a running worker: this run's keys deleted mid-run, a private
 // redis-server killed and restarted mid-run, the worker's Postgres connections terminated mid-run, and
 // a signup while Redis is down.
+import { Redis } from 'ioredis';
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { deleteKeysWithPrefix } from '../helpers/redis.ts';
 import { openTestApp } from '../helpers/app.ts';
 import { TEST_TOKEN_KEYS } from '../helpers/config.ts';
+import { databaseUrl } from '../helpers/postgres.ts';
 import { startNode } from '../helpers/processes.ts';
 import { startSmtpSink, type SmtpSink } from '../helpers/smtp-sink.ts';
 import { checkInvariants, setUpRun, startPrivateRedis, statuses, waitUntilSettled, type Run } from './harness.ts';
@@ -84,6 +86,63 @@ describe('Redis or Postgres failing mid-run', () => {
     const { repeated } = await checkInvariants(t, { resent: 24 });
     console.info(`postgres terminations: ${repeated.length} message(s) in the accepted-not-committed window`);
     expect(await statuses(t.database)).toEqual({ sent: 300, skipped: 3 });
+  }, 180_000);
+
+  it('5e. Postgres away for 3 s just as the server accepts a message: recorded when it is back, nothing sent twice', async () => {
+    run = await setUpRun({ readers: 200, sink });
+    const t = run;
+    await t.startWorker();
+    const admin = new pg.Client({ connectionString: databaseUrl(t.database.url, 'postgres') });
+    admin.on('error', () => {});
+    await admin.connect();
+    const cut = (allow: boolean) =>
+      admin.query(`ALTER DATABASE "${t.database.name}" WITH ALLOW_CONNECTIONS ${allow}`).then(async () => {
+        if (allow) return;
+        await admin.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1`, [
+          t.database.name,
+        ]);
+      });
+    let blip: Promise<void> | undefined;
+    try {
+      // The 41st message is fully received and its "250" held back while Postgres goes away; the worker
+      // gets the 250 after 1.5 s, with Postgres still refusing connections for another 1.5 s.
+      sink.onAccepted(() => {
+        if (sink.messages.length !== 40 || blip) return;
+        sink.failNext(1, {
+          type: 'stall',
+          ms: 1_500,
+          onStall: () => {
+            blip = cut(false).then(() =>
+              new Promise<void>((resolve) => setTimeout(resolve, 3_000)).then(() => cut(true)),
+            );
+          },
+        });
+      });
+      expect(await t.schedule()).toBe(203);
+      await sink.waitForMessages(60, 60_000);
+      await blip;
+    } finally {
+      await blip?.catch(() => {});
+      await cut(true).catch(() => {});
+      await admin.end();
+    }
+    await waitUntilSettled(t);
+    const { repeated } = await checkInvariants(t, { resent: 0 });
+    expect(repeated).toEqual([]);
+    expect(await statuses(t.database)).toEqual({ sent: 200, skipped: 3 });
+  }, 180_000);
+
+  it("5f. Redis loses the queue's lists but keeps its job hashes (a partial loss): every reader gets one digest", async () => {
+    run = await setUpRun({ readers: 100, sink });
+    expect(await run.schedule()).toBe(103);
+    // What a non-atomic flush, an eviction or a half-restored snapshot leaves: jobs no list holds.
+    const redis = new Redis(run.config.REDIS_URL);
+    await redis.del(`${run.prefix}:digest:wait`);
+    redis.disconnect();
+    await run.startWorker();
+    await waitUntilSettled(run);
+    await checkInvariants(run);
+    expect(await statuses(run.database)).toEqual({ sent: 100, skipped: 3 });
   }, 180_000);
 
   it('5d. a signup while Redis is down answers 202, and its confirmation goes out once Redis is back', async () => {
