@@ -31,7 +31,13 @@ export function messagePage(
   render: RenderPage,
   heading: string,
   paragraphs: string[],
-  extra: { action?: { url: string; label: string }; csrf?: string; link?: { url: string; label: string } } = {},
+  extra: {
+    action?: { url: string; label: string };
+    /** A second, lesser button (same CSRF token). */
+    secondary?: { url: string; label: string };
+    csrf?: string;
+    link?: { url: string; label: string };
+  } = {},
 ): string {
   return render('message', heading, { heading, paragraphs, ...extra });
 }

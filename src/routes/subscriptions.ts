@@ -19,6 +19,7 @@ import { subscriberLink } from '../modules/subscribers/emails.ts';
 import { preferencesInput } from '../modules/subscribers/preferences.ts';
 import {
   confirmSubscription,
+  emailSettingsLink,
   exportSubscriber,
   forgetSubscriber,
   FORM_VERSION,
@@ -528,7 +529,7 @@ export const subscriptionRoutes: FastifyPluginAsync<SubscriptionDeps> = async (a
             return html(
               reply,
               messagePage(render, 'Every link signed out', [
-                'The links in all our earlier emails, this page included, no longer work.',
+                'The settings links in all our earlier emails, this page included, no longer work (their unsubscribe links still do).',
                 'We have emailed you a fresh link to your settings.',
               ]),
             );
@@ -583,11 +584,17 @@ export const subscriptionRoutes: FastifyPluginAsync<SubscriptionDeps> = async (a
             ],
             {
               action: { url: `/unsubscribe/${token}`, label: topic ? `Stop ${topic.name}` : 'Unsubscribe' },
+              // Not a settings link: an unsubscribe link gets forwarded and shared, and settings show the
+              // address and consent record. The owner's inbox gets one instead.
+              ...(subscriber.status === 'active'
+                ? {
+                    secondary: {
+                      url: `/unsubscribe/${token}/settings-link`,
+                      label: 'Email me a link to my settings instead',
+                    },
+                  }
+                : {}),
               csrf: reply.generateCsrf(),
-              link: {
-                url: new URL(subscriberLink(config, subscriber, 'manage')).pathname,
-                label: 'Change my topics instead',
-              },
             },
           ),
         );
@@ -635,6 +642,25 @@ export const subscriptionRoutes: FastifyPluginAsync<SubscriptionDeps> = async (a
             .send(LINK_PROBLEMS[error.problem].text);
         return linkProblemPage(reply, error);
       }
+    },
+  );
+
+  app.post(
+    '/unsubscribe/:token/settings-link',
+    {
+      ...linkForm('Emails the reader a settings link instead of unsubscribing.', csrfField, {
+        200: 'Check your inbox',
+      }),
+      onRequest: signupRateLimit,
+      preValidation: csrf,
+    },
+    async (request, reply) => {
+      const { token } = request.params as { token: string };
+      return withLink(reply, async () => {
+        const { subscriber } = await subscriberForLink(db, config.TOKEN_KEYS, token, 'unsubscribe');
+        await enqueue(request, await emailSettingsLink(db, config, subscriber.id));
+        return html(reply, checkInbox());
+      });
     },
   );
 

@@ -59,6 +59,43 @@ function dayFormat(timeZone: string): Intl.DateTimeFormat {
   return format;
 }
 
+/** The reader's own links: settings, unsubscribe (all, or one topic) and this digest's web view. */
+function readerLinks(config: DigestConfig, reader: Reader, deliveryId: string | undefined) {
+  const manageUrl = subscriberLink(config, reader, 'manage');
+  const unsubscribeUrl = subscriberLink(config, reader, 'unsubscribe');
+  const topicUnsubscribes = reader.topics.map(({ topic }) => ({
+    name: topic.name,
+    url: subscriberLink(config, reader, 'unsubscribe', { topicId: topic.id }),
+  }));
+  return {
+    manageUrl,
+    unsubscribeUrl,
+    topicUnsubscribes,
+    webViewUrl: deliveryId ? subscriberLink(config, reader, 'web-view', { deliveryId }) : null,
+    footer: [
+      `<a href="${manageUrl}">Change topics or schedule</a> · <a href="${unsubscribeUrl}">Unsubscribe</a>`,
+      ...topicUnsubscribes.map(({ name, url }) => `<a href="${url}">Stop ${escapeXml(name)}</a>`),
+    ].join(' · '),
+  };
+}
+
+/**
+ * The web view is the page people forward and share: it carries no link that acts for its reader, only
+ * the public pages (sign up, or have your own settings link emailed to you).
+ */
+function sharedLinks(config: DigestConfig) {
+  const manageLinkUrl = `${config.PUBLIC_URL}/manage-link`;
+  return {
+    manageUrl: manageLinkUrl,
+    unsubscribeUrl: manageLinkUrl,
+    topicUnsubscribes: [],
+    webViewUrl: null,
+    footer:
+      `A Paperboy digest, shown in the browser. <a href="${config.PUBLIC_URL}/">Get your own</a> · ` +
+      `<a href="${manageLinkUrl}">Email me a link to my settings</a>`,
+  };
+}
+
 /** The reader's next digest as it would be sent now, or null when no new paper matches. Records nothing. */
 export async function buildDigest(
   db: Database,
@@ -66,25 +103,21 @@ export async function buildDigest(
   templates: EmailTemplates,
   reader: Reader,
   now: Date = new Date(),
-  /** The delivery this digest is (for its web-view link), and, to re-create a sent one, its papers. */
-  sent: { deliveryId?: string; paperIds?: string[] } = {},
+  /**
+   * The delivery this digest is (for its web-view link); to re-create a sent one, its papers; `shared` for
+   * the web view, which carries none of the reader's own links.
+   */
+  sent: { deliveryId?: string; paperIds?: string[]; shared?: boolean } = {},
 ): Promise<BuiltDigest | null> {
   const papers = await choosePapers(db, reader, await digestWindowStart(db, reader, now), now, sent.paperIds);
   if (papers.length === 0) return null;
-  const manageUrl = subscriberLink(config, reader, 'manage');
-  const unsubscribeUrl = subscriberLink(config, reader, 'unsubscribe');
+  const links = sent.shared ? sharedLinks(config) : readerLinks(config, reader, sent.deliveryId);
   const subject = subjectFor(papers);
   const date = dayFormat(reader.timeZone).format(now);
   const { html, text } = renderEmail(templates, 'digest', {
     subject,
     preview: papers[0]!.title,
-    footer: [
-      `<a href="${manageUrl}">Change topics or schedule</a> · <a href="${unsubscribeUrl}">Unsubscribe</a>`,
-      ...reader.topics.map(
-        ({ topic }) =>
-          `<a href="${subscriberLink(config, reader, 'unsubscribe', { topicId: topic.id })}">Stop ${escapeXml(topic.name)}</a>`,
-      ),
-    ].join(' · '),
+    footer: links.footer,
     date,
     count: papers.length,
     plural: papers.length !== 1,
@@ -96,14 +129,12 @@ export async function buildDigest(
       why: paper.why,
       codeUrl: httpUrl(paper.githubUrl),
     })),
-    manageUrl,
-    unsubscribeUrl,
-    webViewUrl: sent.deliveryId ? subscriberLink(config, reader, 'web-view', { deliveryId: sent.deliveryId }) : null,
-    topicUnsubscribes: reader.topics.map(({ topic }) => ({
-      name: topic.name,
-      url: subscriberLink(config, reader, 'unsubscribe', { topicId: topic.id }),
-    })),
+    manageUrl: links.manageUrl,
+    unsubscribeUrl: links.unsubscribeUrl,
+    webViewUrl: links.webViewUrl,
+    topicUnsubscribes: links.topicUnsubscribes,
   });
+  const { unsubscribeUrl } = links;
   return { subject, html, text, unsubscribeUrl, paperIds: papers.map((paper) => paper.id) };
 }
 
@@ -179,7 +210,7 @@ export async function webViewOf(
   const reader = await loadReader(db, subscriberId);
   if (!reader) return null;
   return buildDigest(db, config, templates, reader, delivery.sentAt ?? new Date(), {
-    deliveryId,
     paperIds: delivery.paperIds,
+    shared: true,
   });
 }

@@ -170,7 +170,11 @@ export async function subscriberForLink(
   }
   const subscriber = await db.subscriber.findUnique({ where: { id: claims.subscriberId } });
   if (!subscriber) throw new LinkError('unknown');
-  if (subscriber.tokenVersion !== claims.version) throw new LinkError('revoked');
+  // An unsubscribe link only ever removes mail, so it outlives "sign out every link" and a resubscription:
+  // every email ever sent must keep a working way out (a version we never signed is still refused).
+  const current =
+    purpose === 'unsubscribe' ? claims.version <= subscriber.tokenVersion : claims.version === subscriber.tokenVersion;
+  if (!current) throw new LinkError('revoked');
   return { subscriber, claims };
 }
 
@@ -210,9 +214,27 @@ export async function requestManageLink(
   email: string,
   now = new Date(),
 ) {
-  const subscriber = await db.subscriber.findUnique({ where: { email } });
+  return settingsLinkFor(db, config, await db.subscriber.findUnique({ where: { email } }), now);
+}
+
+/** The same from a page reached by the reader's unsubscribe link: the link goes to their inbox, not the page. */
+export async function emailSettingsLink(
+  db: Database,
+  config: Pick<Config, 'CONFIRM_EMAIL_WINDOW_MINUTES'>,
+  subscriberId: string,
+  now = new Date(),
+) {
+  return settingsLinkFor(db, config, await db.subscriber.findUnique({ where: { id: subscriberId } }), now);
+}
+
+async function settingsLinkFor(
+  db: Database,
+  config: Pick<Config, 'CONFIRM_EMAIL_WINDOW_MINUTES'>,
+  subscriber: Subscriber | null,
+  now: Date,
+) {
   if (!subscriber || subscriber.status !== 'active') return undefined;
-  if (await db.suppression.findUnique({ where: { addressHash: addressHash(email) } })) return undefined;
+  if (await db.suppression.findUnique({ where: { addressHash: addressHash(subscriber.email) } })) return undefined;
   return queueMail(db, subscriber, 'manage_link', now, config.CONFIRM_EMAIL_WINDOW_MINUTES);
 }
 
@@ -232,8 +254,8 @@ export async function setPaused(db: Database, subscriberId: string, paused: bool
 }
 
 /**
- * "Sign out every link": bumps the token version, so every link in every email sent so far stops
- * working, and emails a fresh manage link.
+ * "Sign out every link": bumps the token version, so every settings, confirmation and web-view link in
+ * every email sent so far stops working (unsubscribe links keep working), and emails a fresh manage link.
  */
 export async function revokeLinks(
   db: Database,
