@@ -54,6 +54,27 @@ const VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,64}$/;
 const PROBES = new Set(['/healthz', '/readyz']);
 
+/**
+ * How long a client may take: Fastify turns off Node's request timeout, so without these a body that
+ * never finishes would hold its connection for ever. Idle keep-alive connections are Fastify's own
+ * keepAliveTimeout (72 s, longer than the 60 s idle timeout of common load balancers).
+ */
+function connectionLimits(config: Pick<Config, 'REQUEST_TIMEOUT_MS' | 'CONNECTION_TIMEOUT_MS'>) {
+  const requestTimeout = config.REQUEST_TIMEOUT_MS;
+  return {
+    requestTimeout,
+    connectionTimeout: config.CONNECTION_TIMEOUT_MS,
+    http: {
+      requestTimeout,
+      // Node refuses a headers timeout longer than the request timeout; 60 s is its own default.
+      headersTimeout: Math.min(60_000, requestTimeout),
+      // Node looks for overdue requests only this often (30 s by default): check a tenth of the timeout
+      // apart, so a request is cut off at most 10% late.
+      connectionsCheckingInterval: Math.max(50, Math.min(30_000, Math.round(requestTimeout / 10))),
+    },
+  };
+}
+
 export async function buildApp(deps: AppDeps) {
   const app = Fastify({
     loggerInstance: deps.logger,
@@ -68,6 +89,7 @@ export async function buildApp(deps: AppDeps) {
       disableRequestLogging: (request) => PROBES.has(request.url),
     }),
     trustProxy: deps.config.TRUST_PROXY,
+    ...connectionLimits(deps.config),
     // Signed link tokens travel as one path segment (~150 characters).
     routerOptions: { maxParamLength: 500 },
   }).withTypeProvider<ZodTypeProvider>();

@@ -230,6 +230,10 @@ const schema = z.object({
   WORKER_CONCURRENCY: positiveInt(8),
   SEND_RATE_PER_SECOND: positiveInt(50),
   SHUTDOWN_TIMEOUT_MS: positiveInt(25_000),
+  /** The whole request, headers and body, must arrive within this; a client that trickles it gets a 408. */
+  REQUEST_TIMEOUT_MS: positiveInt(30_000),
+  /** A connection with nothing received or sent for this long is closed, even mid-request. */
+  CONNECTION_TIMEOUT_MS: positiveInt(60_000),
 });
 
 export type Config = z.infer<typeof schema>;

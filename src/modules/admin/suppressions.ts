@@ -4,6 +4,7 @@ import { z } from 'zod';
 import type { Database } from '../../db/client.ts';
 import type { SuppressionReason } from '../../generated/prisma/client.ts';
 import { NotFoundError } from '../../errors.ts';
+import { isPlainText, looksLikeAddress } from '../../text.ts';
 import { addressHash } from '../subscribers/address.ts';
 import { recordEvent } from '../subscribers/subscriptions.ts';
 import { after, decodeCursor, newestFirst, pageOf, type PageQuery } from './pagination.ts';
@@ -12,13 +13,15 @@ export const addressHashSchema = z
   .string()
   .regex(/^[0-9a-f]{64}$/, { message: 'must be the 64 hex digits of an address hash (SHA-256)' });
 
-// A free-text note must not smuggle in what the table exists to avoid keeping.
-const LOOKS_LIKE_ADDRESS = /[^\s@]+@[^\s@]+\.[^\s@]+/;
+// A free-text note must not smuggle in what the table exists to avoid keeping, nor what Postgres text
+// cannot hold (NUL). Length first: zod runs refinements even after .max() failed, so a 100 KB note would
+// otherwise be scanned in full.
 export const suppressionDetail = z
   .string()
   .trim()
-  .max(500)
-  .refine((detail) => !LOOKS_LIKE_ADDRESS.test(detail), {
+  .max(500, { abort: true })
+  .refine(isPlainText, { message: 'must not contain control characters or invalid Unicode', abort: true })
+  .refine((detail) => !looksLikeAddress(detail), {
     message: 'must not contain an email address: suppressions keep only a hash of the address',
   });
 
