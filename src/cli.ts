@@ -89,7 +89,7 @@ const commands: Record<string, Command> = {
     if (!email) throw new UsageError("paperboy digest:preview needs the reader's email address.");
     const config = loadConfigOrExit(loadConfig);
     await withDatabase(async (db) => {
-      const reader = await db.subscriber.findUnique({ where: { email: email.trim() } });
+      const reader = await db.subscriber.findUnique({ where: { email: email.trim().toLowerCase() } });
       if (!reader) throw new InvalidInputError(`No subscriber has the address ${email}.`);
       const digest = await previewDigest(db, config, await compileEmailTemplates(), reader.id);
       if (!digest) console.error('No new papers match this reader: their next digest would be skipped.');
@@ -107,7 +107,7 @@ const commands: Record<string, Command> = {
         // A date already scheduled is a no-op: the unique key lets each reader have one digest per date.
         if (process.argv.includes('--force')) {
           if (!email) throw new UsageError("paperboy digest:run --now --force needs the reader's email address.");
-          const reader = await db.subscriber.findUnique({ where: { email: email.trim() } });
+          const reader = await db.subscriber.findUnique({ where: { email: email.trim().toLowerCase() } });
           if (!reader) throw new InvalidInputError(`No subscriber has the address ${email}.`);
           const id = await forceResendLatestDigest(db, reader.id);
           if (!id) throw new InvalidInputError(`${email} has not been sent a digest yet: there is nothing to re-send.`);
