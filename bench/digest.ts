@@ -134,7 +134,7 @@ async function digestRun(processes: number): Promise<Run> {
   const enqueue = enqueueDeliveries(queue);
   const cpuBefore = cpuSnapshot();
   const started = Date.now();
-  const created = await scheduleDueDigests(
+  const { created } = await scheduleDueDigests(
     db,
     async (ids) => {
       const at = Date.now();

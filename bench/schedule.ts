@@ -51,7 +51,7 @@ async function pass(readers: number) {
   const enqueue = enqueueDeliveries(queue);
   let enqueueSeconds = 0;
   const started = performance.now();
-  const created = await scheduleDueDigests(
+  const { created } = await scheduleDueDigests(
     db,
     async (ids) => {
       const pageStarted = performance.now();

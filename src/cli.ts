@@ -115,10 +115,16 @@ const commands: Record<string, Command> = {
           console.log('The latest digest will be sent again.');
           return;
         }
-        const created = await scheduleDueDigests(db, enqueueDeliveries(queue), {
+        const { created, repaired, skipped } = await scheduleDueDigests(db, enqueueDeliveries(queue), {
           cutoffHours: config.DIGEST_CUTOFF_HOURS,
         });
         console.log(`${created} digest(s) scheduled.`);
+        for (const { from, to, readers } of repaired) {
+          console.warn(`${readers} reader(s) moved from ${from} (unknown to Postgres) to ${to}.`);
+        }
+        for (const { zone, readers } of skipped) {
+          console.warn(`${readers} reader(s) skipped: Postgres knows no name for the time zone ${zone}.`);
+        }
       });
     } finally {
       await queue.close();

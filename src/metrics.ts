@@ -95,6 +95,12 @@ export const papersIngested = new Counter({
   registers: [registry],
 });
 
+export const unschedulableReaders = new Gauge({
+  name: 'paperboy_digest_readers_unschedulable',
+  help: 'Active readers the last scheduling pass skipped because Postgres knows no name for their stored time zone.',
+  registers: [registry],
+});
+
 export const schedulerLag = new Histogram({
   name: 'paperboy_digest_lag_seconds',
   help: "How long after the reader's send hour a digest was accepted by the mail server.",

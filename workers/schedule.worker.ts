@@ -22,12 +22,22 @@ export const scheduleWorker: WorkerFactory = ({ config, logger, db, queues }) =>
   const worker = createWorker<Record<string, never>>(
     QUEUE_NAMES.schedule,
     async () => {
-      const created = await scheduleDueDigests(db, enqueueDeliveries(digests), {
+      const { created, repaired, skipped } = await scheduleDueDigests(db, enqueueDeliveries(digests), {
         cutoffHours: config.DIGEST_CUTOFF_HOURS,
       });
       await skipLateDigests(db, config.DIGEST_CUTOFF_HOURS);
       if (created) logger.info({ created }, 'digests scheduled');
-      return { created };
+      // Zones and counts only: who the readers are is in the Event table (repairs) and the database.
+      for (const { from, to, readers } of repaired) {
+        logger.warn(
+          { from, to, readers },
+          'readers moved from a time zone Postgres does not know to its canonical name',
+        );
+      }
+      for (const { zone, readers } of skipped) {
+        logger.warn({ zone, readers }, 'readers get no digest: Postgres knows no name for their time zone; change it');
+      }
+      return { created, repaired, skipped };
     },
     queues,
     // Ticks are cheap and idempotent; one at a time per process is plenty.

@@ -14,3 +14,16 @@ export function createDatabase(databaseUrl: string): Database {
   });
   return new PrismaClient({ adapter });
 }
+
+/** The SQLSTATE of a statement Postgres refused, as the driver adapter reports it inside Prisma's error. */
+export function sqlStateOf(error: unknown): string | undefined {
+  const cause = (error as { meta?: { driverAdapterError?: { cause?: { originalCode?: unknown } } } } | null)?.meta
+    ?.driverAdapterError?.cause;
+  return typeof cause?.originalCode === 'string' ? cause.originalCode : undefined;
+}
+
+/**
+ * invalid_parameter_value: what `AT TIME ZONE` raises for a name Postgres does not know. Other bad
+ * parameters raise it too, so a caller that handles it must check the zones and rethrow when none is bad.
+ */
+export const isInvalidTimeZone = (error: unknown) => sqlStateOf(error) === '22023';

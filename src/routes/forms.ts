@@ -3,7 +3,7 @@ import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { z } from 'zod';
 import type { Config } from '../config.ts';
 import type { TopicSummary } from '../modules/topics/topics.ts';
-import { timeZones, WEEKDAYS, type Preferences } from '../modules/subscribers/preferences.ts';
+import { WEEKDAYS, type Preferences } from '../modules/subscribers/preferences.ts';
 
 export type FormValues = Partial<Record<keyof Preferences | 'email', unknown>>;
 export type FieldErrors = Partial<Record<string, string>>;
@@ -21,7 +21,13 @@ export function fieldErrors(error: z.ZodError): FieldErrors {
 const asList = (value: unknown): string[] =>
   Array.isArray(value) ? value.map(String) : typeof value === 'string' && value ? [value] : [];
 
-export function formView(catalogue: TopicSummary[], values: FormValues, errors: FieldErrors = {}) {
+/** `zones`: the time zones to offer, each one the server accepts as it is (see time-zones.ts). */
+export function formView(
+  catalogue: TopicSummary[],
+  zones: readonly string[],
+  values: FormValues,
+  errors: FieldErrors = {},
+) {
   const chosen = new Set(asList(values.topics));
   const str = (value: unknown, fallback: string) => (typeof value === 'string' ? value : fallback);
   const frequency = str(values.frequency, 'daily');
@@ -43,9 +49,7 @@ export function formView(catalogue: TopicSummary[], values: FormValues, errors: 
       selected: hour === sendHour,
     })),
     // A saved alias (e.g. Asia/Kathmandu) is offered too, so the form shows what the reader has.
-    timeZones: [...new Set([...timeZones(), timeZone])]
-      .sort()
-      .map((zone) => ({ value: zone, selected: zone === timeZone })),
+    timeZones: [...new Set([...zones, timeZone])].sort().map((zone) => ({ value: zone, selected: zone === timeZone })),
     // Only a fresh form takes the browser's zone; a re-shown or saved form keeps what the reader chose.
     prefillTimeZone: values.timeZone === undefined ? 'yes' : 'no',
     values: {

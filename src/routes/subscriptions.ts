@@ -16,7 +16,7 @@ import { webViewOf } from '../modules/digests/compose.ts';
 import type { EmailTemplates } from '../modules/mail/templates.ts';
 import { addressHash, emailAddress } from '../modules/subscribers/address.ts';
 import { subscriberLink } from '../modules/subscribers/emails.ts';
-import { preferencesInput } from '../modules/subscribers/preferences.ts';
+import { preferencesInput, TIME_ZONE_REFUSED } from '../modules/subscribers/preferences.ts';
 import {
   confirmSubscription,
   emailSettingsLink,
@@ -33,6 +33,7 @@ import {
   unsubscribe,
   updatePreferences,
 } from '../modules/subscribers/subscriptions.ts';
+import { timeZoneCatalogue } from '../modules/subscribers/time-zones.ts';
 import { listTopics } from '../modules/topics/topics.ts';
 import { messagePage, type RenderPage } from '../views.ts';
 import { csrfField, documentBodyOnly, FORM, pageResponses, problem } from './schemas.ts';
@@ -169,6 +170,26 @@ export const subscriptionRoutes: FastifyPluginAsync<SubscriptionDeps> = async (a
     };
   };
 
+  /**
+   * The zone is stored under the name Postgres schedules it by (US/Pacific-New, which Intl still knows and
+   * Postgres dropped, becomes America/Los_Angeles); one with no such name is the field's mistake.
+   */
+  const withKnownTimeZone = async <T extends { timeZone: string }>(
+    parsed: z.ZodSafeParseResult<T>,
+  ): Promise<z.ZodSafeParseResult<T>> => {
+    if (!parsed.success) return parsed;
+    const timeZone = (await timeZoneCatalogue(db)).canonical(parsed.data.timeZone);
+    if (timeZone) return { success: true, data: { ...parsed.data, timeZone } };
+    // The issue is about T's own field; zod's constructor only cannot say so.
+    const issue = {
+      code: 'custom' as const,
+      path: ['timeZone'],
+      message: TIME_ZONE_REFUSED,
+      input: parsed.data.timeZone,
+    };
+    return { success: false, error: new z.ZodError([issue]) as z.ZodError<T> };
+  };
+
   const consentOf = (request: FastifyRequest) => ({
     ip: request.ip,
     userAgent: String(request.headers['user-agent'] ?? ''),
@@ -205,7 +226,7 @@ export const subscriptionRoutes: FastifyPluginAsync<SubscriptionDeps> = async (a
     html(
       reply,
       render('signup', 'Subscribe', {
-        ...formView(await listTopics(db), values, errors),
+        ...formView(await listTopics(db), (await timeZoneCatalogue(db)).offered, values, errors),
         csrf: reply.generateCsrf(),
         started: formStamp(config),
       }),
@@ -249,7 +270,7 @@ export const subscriptionRoutes: FastifyPluginAsync<SubscriptionDeps> = async (a
         return signupPage(reply, body, { form: 'The form was open for a long time; please send it again.' }, 400);
       }
       const email = emailAddress.safeParse(body.email);
-      const prefs = await withKnownTopics(preferencesInput.safeParse(body));
+      const prefs = await withKnownTopics(await withKnownTimeZone(preferencesInput.safeParse(body)));
       if (!email.success || !prefs.success) {
         const errors = {
           ...(prefs.success ? {} : fieldErrors(prefs.error)),
@@ -299,7 +320,7 @@ export const subscriptionRoutes: FastifyPluginAsync<SubscriptionDeps> = async (a
           .send({ error: 'Unsupported Media Type', message: 'Send the subscription as application/json.' });
       }
       const body = (request.body ?? {}) as Record<string, unknown>;
-      const parsed = await withKnownTopics(signupRequest.safeParse(body));
+      const parsed = await withKnownTopics(await withKnownTimeZone(signupRequest.safeParse(body)));
       if (!parsed.success) {
         const problems = fieldErrors(parsed.error);
         return reply.code(400).send({
@@ -446,7 +467,7 @@ export const subscriptionRoutes: FastifyPluginAsync<SubscriptionDeps> = async (a
     return html(
       reply,
       render('manage', 'Your settings', {
-        ...formView(await listTopics(db), values, extra.errors),
+        ...formView(await listTopics(db), (await timeZoneCatalogue(db)).offered, values, extra.errors),
         email: subscriber.email,
         paused: subscriber.pausedAt !== null,
         saved: extra.saved ?? false,
@@ -544,7 +565,7 @@ export const subscriptionRoutes: FastifyPluginAsync<SubscriptionDeps> = async (a
               ]),
             );
           default: {
-            const prefs = preferencesInput.safeParse(body);
+            const prefs = await withKnownTimeZone(preferencesInput.safeParse(body));
             if (!prefs.success)
               return managePage(reply, subscriber, token, {
                 values: body,

@@ -49,7 +49,7 @@ describe('digests', () => {
           ids.map((id) => ({ name: 'send', data: { deliveryId: id }, opts: deliveryJobOptions(id) })),
         )),
       { now, cutoffHours: 12 },
-    );
+    ).then((pass) => pass.created);
 
   beforeAll(async () => {
     database = await openTestDatabase();

@@ -60,7 +60,7 @@ async function setUp(count: number, smtpPort: number) {
           })),
         )),
       { cutoffHours: 12 },
-    );
+    ).then((pass) => pass.created);
   const start = () =>
     startWorkers(config, createLogger(config), database.db, [
       createDigestWorker({ reconcileEveryMs: 300, servicePauseMs: 300 }),

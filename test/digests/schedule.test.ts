@@ -134,3 +134,57 @@ describe('digest scheduling', () => {
     expect(await db.delivery.findUniqueOrThrow({ where: { id: stale.id } })).toMatchObject({ status: 'skipped' });
   });
 });
+
+describe('digest scheduling with a time zone Postgres does not know', () => {
+  let database: TestDb;
+  beforeAll(async () => {
+    database = await openTestDatabase();
+  });
+  afterAll(async () => {
+    await database.close();
+  });
+
+  /** Rows as an older release (or a Postgres upgrade that dropped a name) leaves them: no validation. */
+  const insertReader = (n: number, timeZone: string) =>
+    database.db.$executeRaw`
+      INSERT INTO subscriber (id, email, status, time_zone, send_hour, updated_at)
+      VALUES (${`00000000-0000-0000-0000-${String(n).padStart(12, '0')}`}::uuid, ${`reader${n}@example.org`},
+              'active', ${timeZone}, 7, now())`;
+
+  it('repairs a dropped alias, skips and reports a zone nobody knows, and schedules everyone else', async () => {
+    const db = database.db;
+    // Pages of two: the bad rows share the first page with a good one, and more pages follow.
+    const zones = ['UTC', 'US/Pacific-New', 'Mars/Olympus_Mons', 'UTC', 'Europe/Vienna', 'UTC', 'us/pacific-new'];
+    for (const [i, zone] of zones.entries()) await insertReader(i + 1, zone);
+    // 07:30 in Los Angeles, and past 07:00 in UTC and Vienna, on Tuesday 8 December 2026.
+    const pass = () =>
+      scheduleDueDigests(db, async () => {}, { now: new Date('2026-12-08T15:30:00Z'), cutoffHours: 12, pageSize: 2 });
+
+    const first = await pass();
+    expect(first).toEqual({
+      created: 6,
+      repaired: [
+        { from: 'US/Pacific-New', to: 'America/Los_Angeles', readers: 1 },
+        { from: 'us/pacific-new', to: 'America/Los_Angeles', readers: 1 },
+      ],
+      skipped: [{ zone: 'Mars/Olympus_Mons', readers: 1 }],
+    });
+    const scheduled = await db.delivery.findMany({ where: { kind: 'digest' }, include: { subscriber: true } });
+    expect(scheduled.map((d) => d.subscriber.email).sort()).toEqual(
+      [1, 2, 4, 5, 6, 7].map((n) => `reader${n}@example.org`),
+    );
+    const repaired = await db.subscriber.findMany({ where: { timeZone: 'America/Los_Angeles' } });
+    expect(repaired.map((r) => r.email).sort()).toEqual(['reader2@example.org', 'reader7@example.org']);
+    const events = await db.event.findMany({ where: { type: 'time_zone_repaired' } });
+    expect(events.map((e) => e.data)).toEqual(
+      expect.arrayContaining([
+        { from: 'US/Pacific-New', to: 'America/Los_Angeles' },
+        { from: 'us/pacific-new', to: 'America/Los_Angeles' },
+      ]),
+    );
+
+    // The next pass has nothing to repair, still reports the reader it cannot schedule, and adds nothing.
+    expect(await pass()).toEqual({ created: 0, repaired: [], skipped: [{ zone: 'Mars/Olympus_Mons', readers: 1 }] });
+    expect(await db.delivery.count({ where: { kind: 'digest' } })).toBe(6);
+  });
+});
