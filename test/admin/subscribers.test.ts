@@ -48,7 +48,7 @@ describe('admin subscribers API', () => {
   it('filters by address substring (any case), status and topic', async () => {
     const topic = await db().topic.findUniqueOrThrow({ where: { slug: 'model-merging' } });
     const grace = await seedSubscriber(db(), {
-      email: 'Grace.Hopper@navy.example',
+      email: 'grace.hopper@navy.example',
       topics: { create: [{ topicId: topic.id }] },
     });
     await seedSubscriber(db(), { email: 'grace.other@navy.example', status: 'unsubscribed' });
@@ -196,7 +196,7 @@ describe('admin subscribers API', () => {
   });
 
   it('deletes a reader and their history, keeping the address suppressed as forgotten', async () => {
-    const reader = await seedSubscriber(db(), { email: 'Forget.Me@example.org' });
+    const reader = await seedSubscriber(db(), { email: 'forget.me@example.org' });
     await db().event.create({ data: { subscriberId: reader.id, type: 'signup' } });
     const remove = () =>
       t.app.inject({ method: 'DELETE', url: `/api/v1/admin/subscribers/${reader.id}`, headers: adminHeaders });

@@ -42,7 +42,12 @@ describe('digest scheduling', () => {
       const readers = await Promise.all(
         ZONES.map((timeZone) =>
           db.subscriber.create({
-            data: { email: `${timeZone.replace('/', '.')}@example.org`, status: 'active', timeZone, sendHour: 7 },
+            data: {
+              email: `${timeZone.replace('/', '.').toLowerCase()}@example.org`,
+              status: 'active',
+              timeZone,
+              sendHour: 7,
+            },
           }),
         ),
       );

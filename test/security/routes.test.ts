@@ -49,7 +49,7 @@ describe('every route under hostile input', () => {
       SIGNUP_RATE_PER_ADDRESS: '1000000',
       BOUNCE_WEBHOOK_SECRET: 'webhook-secret-for-fuzzing-0123456789',
     });
-    readers = await seedReaders(t.database.db, ['ada@example.org', 'grace@example.org', 'Linus@example.org']);
+    readers = await seedReaders(t.database.db, ['ada@example.org', 'grace@example.org', 'linus@example.org']);
     const [throwaway] = await seedReaders(t.database.db, ['throwaway@example.net']);
     const delivery = await t.database.db.delivery.findFirstOrThrow({
       where: { subscriberId: throwaway!.id, kind: 'digest' },
