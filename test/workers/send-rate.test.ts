@@ -1,6 +1,6 @@
 // The installation's send rate under a digest run and a burst of signups at once: confirmations go first,
 // digests keep flowing, and together they never exceed SEND_RATE_PER_SECOND.
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../src/logger.ts';
 import { scheduleDueDigests } from '../../src/modules/digests/schedule.ts';
