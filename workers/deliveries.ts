@@ -13,7 +13,7 @@ import { createMailer, isMailServiceFailure } from '../src/modules/mail/transpor
 import { markBounced } from '../src/modules/subscribers/subscriptions.ts';
 import { deliveryBackoff, deliveryJob, type DeliveryJob } from '../src/queues/deliveries.ts';
 import { createQueue, createWorker, type QueueName } from '../src/queues/index.ts';
-import type { WorkerFactory } from './index.ts';
+import type { WorkerFactory } from '../src/queues/worker.ts';
 
 export interface DeliveryWorkerSpec {
   queue: QueueName;

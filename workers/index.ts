@@ -5,23 +5,13 @@ import { createDatabase, type Database } from '../src/db/client.ts';
 import { createLogger, type Logger } from '../src/logger.ts';
 import { jobDuration } from '../src/metrics.ts';
 import { createQueueConnection } from '../src/queues/connection.ts';
-import type { QueueContext } from '../src/queues/index.ts';
+import type { WorkerDeps, WorkerFactory } from '../src/queues/worker.ts';
 import { startMetricsServer, type MetricsServer } from '../src/metrics-server.ts';
 import { exitGracefullyOnSignal, exitOnStartupError, loadConfigOrExit } from '../src/runtime.ts';
 import { ingestWorker } from './ingest.worker.ts';
 import { digestWorker } from './digest.worker.ts';
 import { mailWorker } from './mail.worker.ts';
 import { scheduleWorker } from './schedule.worker.ts';
-
-export interface WorkerDeps {
-  config: Config;
-  logger: Logger;
-  db: Database;
-  queues: QueueContext;
-}
-
-/** Builds one queue's worker. Each queue's worker lives in its own file beside this one. */
-export type WorkerFactory = (deps: WorkerDeps) => Worker | Promise<Worker>;
 
 /** The workers a Paperboy worker process runs; each feature adds its queue's factory here. */
 export const WORKERS: WorkerFactory[] = [ingestWorker, mailWorker, scheduleWorker, digestWorker];

@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { InvalidInputError } from '../src/errors.ts';
 import { FEED_TIMEOUT_MS, fetchFeed, ingestFeed } from '../src/modules/papers/ingest.ts';
 import { createQueue, createWorker, QUEUE_NAMES } from '../src/queues/index.ts';
-import type { WorkerFactory } from './index.ts';
+import type { WorkerFactory } from '../src/queues/worker.ts';
 
 const ingestJob = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('poll') }),

@@ -3,7 +3,7 @@
 import { scheduleDueDigests, skipLateDigests } from '../src/modules/digests/schedule.ts';
 import { createDigestQueue, enqueueDeliveries } from '../src/queues/deliveries.ts';
 import { createQueue, createWorker, QUEUE_NAMES } from '../src/queues/index.ts';
-import type { WorkerFactory } from './index.ts';
+import type { WorkerFactory } from '../src/queues/worker.ts';
 
 const SCHEDULER_ID = 'digest-tick';
 const SCHEDULE_REFRESH_MS = 5 * 60_000;
