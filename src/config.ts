@@ -86,6 +86,9 @@ const positiveInt = (fallback: number) => z.coerce.number().int().positive().def
 /** When soft bounces (a full mailbox, a server having a bad day) add up to a suppression, unless configured. */
 export const SOFT_BOUNCE_DEFAULTS = { SOFT_BOUNCE_LIMIT: 3, SOFT_BOUNCE_WINDOW_DAYS: 7 } as const;
 
+/** DELIVERY_LEASE_SECONDS when unset; also the lease of code called without a configuration (tests, CLI). */
+export const DEFAULT_LEASE_SECONDS = 120;
+
 const schema = z.object({
   NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
   DATABASE_URL: url(['postgres:', 'postgresql:'], 'postgresql://postgres@127.0.0.1:5432/paperboy').default(
@@ -220,7 +223,7 @@ const schema = z.object({
     .int()
     .min(3, { message: 'must be at least 3 (seconds)' })
     .max(3_600, { message: 'must be at most 3600 (seconds)' })
-    .default(120),
+    .default(DEFAULT_LEASE_SECONDS),
   /** First retry delay of an email that could not be sent (4xx, network); it doubles with each attempt. */
   DELIVERY_RETRY_DELAY_MS: positiveInt(10_000),
   /** How long sending pauses when the mail service itself fails (bad credentials, server unreachable). */

@@ -1,6 +1,7 @@
 // Digest queue: one job per reader's digest delivery, created by the scheduler.
 import { digestBuildDuration } from '../src/metrics.ts';
 import { composeDigest } from '../src/modules/digests/compose.ts';
+import { digestReconcileWindowMs } from '../src/modules/digests/cutoff.ts';
 import { QUEUE_NAMES } from '../src/queues/index.ts';
 import { createDeliveryWorker, type DeliveryWorkerOptions } from './deliveries.ts';
 
@@ -9,8 +10,7 @@ export const createDigestWorker = (options: DeliveryWorkerOptions = {}) =>
     {
       queue: QUEUE_NAMES.digest,
       kinds: ['digest'],
-      // Past the cut-off a digest is skipped anyway (composeDigest says so when it is claimed).
-      giveUpAfterMs: (config) => (config.DIGEST_CUTOFF_HOURS + 1) * 3_600_000,
+      giveUpAfterMs: digestReconcileWindowMs,
       concurrency: (config) => config.WORKER_CONCURRENCY,
       sendClass: 'bulk',
       compose: async (db, config, templates, delivery) => {

@@ -6,6 +6,7 @@ import type { DeliveryKind, DeliveryStatus } from '../../generated/prisma/client
 import { ConflictError, NotFoundError } from '../../errors.ts';
 import { QUEUE_WAIT_MS, within, type DeliveryJob } from '../../queues/deliveries.ts';
 import { TRANSACTIONAL_MAX_AGE_MS } from '../mail/deliveries.ts';
+import { isPastCutoff } from '../digests/cutoff.ts';
 import { queueDeliveries } from '../mail/reconcile.ts';
 import { addressHash } from '../subscribers/address.ts';
 import { recordEvent } from '../subscribers/subscriptions.ts';
@@ -101,7 +102,7 @@ export async function retryDelivery(
   if (!delivery) throw new NotFoundError('There is no such delivery.');
   if (!RETRYABLE.includes(delivery.status)) throw new ConflictError(NOT_RETRYABLE[delivery.status]);
   // The digest worker skips a digest past the cut-off rather than send it late; say so now instead.
-  if (delivery.kind === 'digest' && now.getTime() > delivery.dueAt.getTime() + cutoffHours * 3_600_000) {
+  if (delivery.kind === 'digest' && isPastCutoff({ DIGEST_CUTOFF_HOURS: cutoffHours }, delivery.dueAt, now)) {
     throw new ConflictError(
       `This digest was due at ${delivery.dueAt.toISOString()}; digests are never sent more than ${cutoffHours} hours late (DIGEST_CUTOFF_HOURS), so a retry would only be skipped. The reader's next digest will carry the papers they have not been sent.`,
     );

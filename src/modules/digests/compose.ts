@@ -10,6 +10,7 @@ import { subscriberLink } from '../subscribers/emails.ts';
 import { httpUrl } from '../papers/normalize.ts';
 import { escapeXml } from '../papers/feeds.ts';
 import { paperUrl } from '../papers/ranking.ts';
+import { isPastCutoff, lateReason } from './cutoff.ts';
 import { choosePapers, digestWindowStart, type ChosenPaper } from './papers.ts';
 
 type DigestConfig = Pick<
@@ -157,9 +158,7 @@ export async function composeDigest(
   delivery: ClaimedDelivery,
   now: Date = new Date(),
 ): Promise<Composed> {
-  if (now.getTime() > delivery.dueAt.getTime() + config.DIGEST_CUTOFF_HOURS * 3_600_000) {
-    return { skip: `not sent within ${config.DIGEST_CUTOFF_HOURS} hours of the send hour` };
-  }
+  if (isPastCutoff(config, delivery.dueAt, now)) return { skip: lateReason(config) };
   const reader = await loadReader(db, delivery.subscriberId);
   if (!reader) return { skip: 'the subscriber no longer exists' };
   if (reader.status !== 'active' || reader.pausedAt)

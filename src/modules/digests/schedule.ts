@@ -4,6 +4,7 @@ import { isInvalidTimeZone, type Database } from '../../db/client.ts';
 import { Prisma } from '../../generated/prisma/client.ts';
 import { unschedulableReaders } from '../../metrics.ts';
 import { settleRejectedTimeZones, type TimeZoneRepair } from '../subscribers/time-zones.ts';
+import { lateReason } from './cutoff.ts';
 
 export const SCHEDULE_PAGE_SIZE = 1_000;
 
@@ -160,7 +161,7 @@ export async function forceResendLatestDigest(db: Database, subscriberId: string
 /** Digests still waiting past the cut-off are marked skipped, so none is ever sent late or left pending. */
 export async function skipLateDigests(db: Database, cutoffHours: number, now: Date = new Date()): Promise<number> {
   return db.$executeRaw`
-    UPDATE delivery SET status = 'skipped', last_error = ${`not sent within ${cutoffHours} hours of the send hour`},
+    UPDATE delivery SET status = 'skipped', last_error = ${lateReason({ DIGEST_CUTOFF_HOURS: cutoffHours })},
            lease_until = NULL, updated_at = now()
      WHERE kind = 'digest' AND status = 'pending' AND due_at + make_interval(hours => ${cutoffHours}) < ${now}`;
 }

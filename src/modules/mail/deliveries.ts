@@ -2,6 +2,7 @@
 //   pending ──claim──▶ sending ──▶ sent | failed | skipped
 //      ▲                  │
 //      └────release───────┘  (a retryable failure, or a lease that ran out because the worker died)
+import { DEFAULT_LEASE_SECONDS } from '../../config.ts';
 import type { Database } from '../../db/client.ts';
 import type { DeliveryKind } from '../../generated/prisma/client.ts';
 
@@ -9,7 +10,7 @@ import type { DeliveryKind } from '../../generated/prisma/client.ts';
 export const TRANSACTIONAL_MAX_AGE_MS = 24 * 3_600_000;
 
 /** How long a worker may hold a delivery before another may take it over (DELIVERY_LEASE_SECONDS). */
-export const LEASE_MS = 2 * 60_000;
+export const LEASE_MS = DEFAULT_LEASE_SECONDS * 1000;
 
 export interface ClaimedDelivery {
   id: string;

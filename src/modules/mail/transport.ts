@@ -3,7 +3,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import nodemailer from 'nodemailer';
 import type Mail from 'nodemailer/lib/mailer';
-import type { Config } from '../../config.ts';
+import { DEFAULT_LEASE_SECONDS, type Config } from '../../config.ts';
 import type { Logger } from '../../logger.ts';
 
 export type MailMessage = Mail.Options & { messageId: string; to: string };
@@ -22,7 +22,7 @@ type MailerConfig = Pick<Config, 'SMTP_URL' | 'OUTBOX_DIR'> &
  * still complete the send. Each timeout bounds one step (DNS, connect, greeting, one command's reply): at
  * most 3/8 + 1/3 of the lease when one step stalls. Capped at nodemailer's usual values for long leases.
  */
-export function smtpTimeouts(leaseSeconds = 120) {
+export function smtpTimeouts(leaseSeconds = DEFAULT_LEASE_SECONDS) {
   const leaseMs = leaseSeconds * 1000;
   const step = Math.min(10_000, Math.floor(leaseMs / 8));
   return {
