@@ -15,7 +15,15 @@ import { createCommandConnection } from './queues/connection.ts';
 import { createDigestQueue, enqueueDeliveries } from './queues/deliveries.ts';
 import { ingestFeed, readFeedSource, type IngestReport } from './modules/papers/ingest.ts';
 import { loadSamplePapers } from './modules/papers/sample.ts';
+import { emailAddress } from './modules/subscribers/address.ts';
 import { loadConfigOrExit } from './runtime.ts';
+
+/** A reader's address as typed on the command line, normalised as every stored address is. */
+function addressOf(email: string): string {
+  const parsed = emailAddress.safeParse(email);
+  if (!parsed.success) throw new InvalidInputError(`${email} is not an email address.`);
+  return parsed.data;
+}
 
 const USAGE = `Usage: paperboy <command>
 
@@ -89,7 +97,7 @@ const commands: Record<string, Command> = {
     if (!email) throw new UsageError("paperboy digest:preview needs the reader's email address.");
     const config = loadConfigOrExit(loadConfig);
     await withDatabase(async (db) => {
-      const reader = await db.subscriber.findUnique({ where: { email: email.trim().toLowerCase() } });
+      const reader = await db.subscriber.findUnique({ where: { email: addressOf(email) } });
       if (!reader) throw new InvalidInputError(`No subscriber has the address ${email}.`);
       const digest = await previewDigest(db, config, await compileEmailTemplates(), reader.id);
       if (!digest) console.error('No new papers match this reader: their next digest would be skipped.');
@@ -107,7 +115,7 @@ const commands: Record<string, Command> = {
         // A date already scheduled is a no-op: the unique key lets each reader have one digest per date.
         if (process.argv.includes('--force')) {
           if (!email) throw new UsageError("paperboy digest:run --now --force needs the reader's email address.");
-          const reader = await db.subscriber.findUnique({ where: { email: email.trim().toLowerCase() } });
+          const reader = await db.subscriber.findUnique({ where: { email: addressOf(email) } });
           if (!reader) throw new InvalidInputError(`No subscriber has the address ${email}.`);
           const id = await forceResendLatestDigest(db, reader.id);
           if (!id) throw new InvalidInputError(`${email} has not been sent a digest yet: there is nothing to re-send.`);

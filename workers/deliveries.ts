@@ -66,7 +66,7 @@ export const createDeliveryWorker =
         // using an attempt, and this queue fetches nothing until the window ends.
         const wait = await sendRate.take(spec.sendClass);
         if (wait > 0) {
-          await worker.rateLimit(wait);
+          await queue.rateLimit(wait);
           throw Worker.RateLimitError();
         }
         try {

@@ -5,7 +5,12 @@ import { cp, mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { buildApp } from '../../src/app.ts';
 import { createDatabase, type Database } from '../../src/db/client.ts';
+import { createLogger } from '../../src/logger.ts';
+import { subscriberLink } from '../../src/modules/subscribers/emails.ts';
+import { createProbeConnection } from '../../src/queues/connection.ts';
+import { testConfig } from '../helpers/config.ts';
 import { DEFAULT_MIGRATIONS_DIR, migrate } from '../../src/db/migrate.ts';
 import { createEmptyDatabase, type TestDatabase } from '../helpers/postgres.ts';
 
@@ -79,7 +84,11 @@ describe('case-folding stored addresses', () => {
     const deliveries = await db.delivery.findMany({ where: { subscriberId: kept.id } });
     expect(deliveries).toHaveLength(4);
     expect(deliveries.find((d) => d.id === leftSameDay)!.digestKey).toBe(`2026-11-03#merged-${leftSameDay}`);
-    expect(deliveries.find((d) => d.id === waiting.id)).toMatchObject({ status: 'skipped' });
+    // Skipped, and under a marked key, so it never blocks the kept reader's own for that key.
+    expect(deliveries.find((d) => d.id === waiting.id)).toMatchObject({
+      status: 'skipped',
+      digestKey: `v1:w#merged-${waiting.id}`,
+    });
     const events = await db.event.findMany({ where: { subscriberId: kept.id } });
     expect(events.map((e) => e.type).sort()).toEqual(['merged_case_variants', 'signup']);
     expect(events.find((e) => e.type === 'merged_case_variants')!.data).toEqual({ merged: 2 });
@@ -87,5 +96,23 @@ describe('case-folding stored addresses', () => {
     await expect(db.subscriber.create({ data: { email: 'Newcomer@example.org' } })).rejects.toThrow(
       /subscriber_email_case_folded/,
     );
+
+    // The unsubscribe link in an email sent to a merged variant still works, for the reader that stayed.
+    const config = testConfig({ DATABASE_URL: database.url, PUBLIC_URL: 'https://papers.example.org' });
+    const redis = createProbeConnection(config.REDIS_URL);
+    const app = await buildApp({ config, db, redis, logger: createLogger(config) });
+    try {
+      const link = new URL(subscriberLink(config, pending, 'unsubscribe')).pathname;
+      const oneClick = await app.inject({ method: 'POST', url: link, payload: { 'List-Unsubscribe': 'One-Click' } });
+      expect(oneClick.statusCode, oneClick.body).toBe(200);
+      expect(await db.subscriber.findUniqueOrThrow({ where: { id: kept.id } })).toMatchObject({
+        status: 'unsubscribed',
+      });
+      // Only unsubscribing: a variant's settings link opens nothing.
+      expect((await app.inject(new URL(subscriberLink(config, pending, 'manage')).pathname)).statusCode).toBe(410);
+    } finally {
+      await app.close();
+      redis.disconnect();
+    }
   });
 });

@@ -3,8 +3,9 @@
 -- every address is then stored case-folded, and a check keeps it so. Nothing sent is forgotten: the
 -- variants' deliveries, sent papers and events move to the reader that stays.
 
--- Signups wait until this is done, so no new variant appears halfway.
-LOCK TABLE "subscriber" IN SHARE ROW EXCLUSIVE MODE;
+-- Signups wait until this is done, so no new variant appears halfway. The strongest lock up front: the
+-- ALTER TABLE at the end needs it, and asking for it later could deadlock with a signup in progress.
+LOCK TABLE "subscriber" IN ACCESS EXCLUSIVE MODE;
 
 -- For each group of variants the reader that stays is the most alive one (active, then pending, then the
 -- rest), then the most recently confirmed, then the newest.
@@ -25,8 +26,8 @@ SELECT "variant"."id" AS "variant_id", "kept"."id" AS "kept_id"
  WHERE "variant"."rank" > 1;
 
 -- Deliveries move over as history. One that would collide with another for the same kind and key (two
--- variants both got that day's digest) keeps its row under a marked key; an unsent one is skipped, since
--- the reader that stays has its own.
+-- variants both got that day's digest) keeps its row under a marked key. An unsent one is skipped (the
+-- reader that stays gets their own) and marked too, so it never blocks the reader's own for that key.
 CREATE TEMPORARY TABLE "moved_delivery" ON COMMIT DROP AS
 SELECT "d"."id", "m"."kept_id",
        row_number() OVER (PARTITION BY "m"."kept_id", "d"."kind", "d"."digest_key"
@@ -36,7 +37,7 @@ SELECT "d"."id", "m"."kept_id",
 UPDATE "delivery" "d"
    SET "subscriber_id" = "mv"."kept_id",
        "digest_key" = CASE
-         WHEN "mv"."rank" > 1 OR EXISTS (
+         WHEN "mv"."rank" > 1 OR "d"."status" IN ('pending', 'sending') OR EXISTS (
            SELECT 1 FROM "delivery" "k"
             WHERE "k"."subscriber_id" = "mv"."kept_id" AND "k"."kind" = "d"."kind" AND "k"."digest_key" = "d"."digest_key"
          ) THEN "d"."digest_key" || '#merged-' || "d"."id"
@@ -62,6 +63,19 @@ UPDATE "event" "e" SET "subscriber_id" = "m"."kept_id"
 INSERT INTO "event" ("subscriber_id", "type", "data")
 SELECT "kept_id", 'merged_case_variants', jsonb_build_object('merged', count(*))
   FROM "address_merge" GROUP BY "kept_id";
+
+-- The variants' ids stay known, so the unsubscribe links in mail already sent to them keep working.
+CREATE TABLE "merged_subscriber" (
+    "id" UUID NOT NULL,
+    "kept_id" UUID NOT NULL,
+    "merged_at" TIMESTAMPTZ(3) NOT NULL DEFAULT CURRENT_TIMESTAMP,
+
+    CONSTRAINT "merged_subscriber_pkey" PRIMARY KEY ("id")
+);
+CREATE INDEX "merged_subscriber_kept_id_idx" ON "merged_subscriber"("kept_id");
+ALTER TABLE "merged_subscriber" ADD CONSTRAINT "merged_subscriber_kept_id_fkey" FOREIGN KEY ("kept_id") REFERENCES "subscriber"("id") ON DELETE CASCADE ON UPDATE CASCADE;
+
+INSERT INTO "merged_subscriber" ("id", "kept_id") SELECT "variant_id", "kept_id" FROM "address_merge";
 
 DELETE FROM "subscriber" WHERE "id" IN (SELECT "variant_id" FROM "address_merge");
 

@@ -5,6 +5,7 @@
 import { DEFAULT_LEASE_SECONDS } from '../../config.ts';
 import type { Database } from '../../db/client.ts';
 import type { DeliveryKind } from '../../generated/prisma/client.ts';
+import { addressHash } from '../subscribers/address.ts';
 
 /** A confirmation or manage link that could not go out within a day is no longer wanted (nor reconciled). */
 export const TRANSACTIONAL_MAX_AGE_MS = 24 * 3_600_000;
@@ -73,18 +74,16 @@ export type SendRefusal = 'claim-lost' | 'reader-gone';
 export async function startSending(
   db: Database,
   delivery: ClaimedDelivery,
-  paperIds: string[] | undefined,
+  message: { to: string; paperIds: string[] | undefined },
   leaseMs: number = LEASE_MS,
 ): Promise<true | SendRefusal> {
   const leaseUntil = new Date(Date.now() + leaseMs);
-  // The suppression list holds SHA-256 hashes of case-folded addresses (see address.ts).
   const rows = await db.$queryRawUnsafe<{ sendable: boolean }[]>(
     `WITH target AS (
        SELECT d.id, EXISTS (
                 SELECT 1 FROM subscriber s
                  WHERE s.id = d.subscriber_id AND ${SENDABLE_READER[delivery.kind]}
-                   AND NOT EXISTS (SELECT 1 FROM suppression x
-                                    WHERE x.address_hash = encode(sha256(convert_to(lower(s.email), 'UTF8')), 'hex'))
+                   AND NOT EXISTS (SELECT 1 FROM suppression x WHERE x.address_hash = $5)
               ) AS sendable
          FROM delivery d
         WHERE d.id = $1::uuid AND d.status = 'sending' AND d.attempts = $2
@@ -103,7 +102,8 @@ export async function startSending(
     delivery.id,
     delivery.attempts,
     leaseUntil,
-    paperIds ?? null,
+    message.paperIds ?? null,
+    addressHash(message.to),
   );
   if (!rows[0]) return 'claim-lost';
   return rows[0].sendable ? true : 'reader-gone';

@@ -14,7 +14,7 @@ const LIVE: ReadonlySet<JobState | 'unknown'> = new Set([
   'waiting-children',
 ]);
 
-/** Deliveries looked at together: one Redis pipeline of lookups and one Postgres re-read per batch. */
+/** Deliveries looked at together: their job lookups run concurrently, and Postgres is re-read once per batch. */
 const BATCH = 100;
 
 /**
@@ -58,7 +58,15 @@ export async function queueDeliveries(db: Database, queue: Queue<DeliveryJob>, i
   let queued = 0;
   for (const { id, job } of candidates) {
     if (!unfinished.has(id)) continue;
-    await job?.remove();
+    if (job) {
+      try {
+        await job.remove();
+      } catch {
+        // Another reconciler (every worker runs one) replaced this job first and its new one is already
+        // running, so the old one cannot be removed: the delivery has its job. The batch goes on.
+        continue;
+      }
+    }
     await queue.add('send', { deliveryId: id }, deliveryJobOptions(id));
     queued++;
   }

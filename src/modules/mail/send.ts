@@ -79,7 +79,12 @@ export async function sendDelivery(deps: SendDeps, deliveryId: string): Promise<
     return 'skipped';
   }
   const leaseEnds = Date.now() + leaseMs;
-  const start = await startSending(deps.db, delivery, composed.paperIds, leaseMs);
+  const start = await startSending(
+    deps.db,
+    delivery,
+    { to: composed.message.to, paperIds: composed.paperIds },
+    leaseMs,
+  );
   // Composing took so long that the lease ran out and another worker took over: it sends, we must not.
   if (start === 'claim-lost') return 'not-claimed';
   if (start === 'reader-gone') {

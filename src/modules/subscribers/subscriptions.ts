@@ -169,9 +169,19 @@ export async function subscriberForLink(
     throw new LinkError(error.reason);
   }
   const subscriber = await db.subscriber.findUnique({ where: { id: claims.subscriberId } });
-  if (!subscriber) throw new LinkError('unknown');
+  if (!subscriber) {
+    // A case variant merged into another reader (see the migration that case-folded addresses): its
+    // unsubscribe links now act for the reader that stayed, whose versions are its own.
+    const merged =
+      purpose === 'unsubscribe'
+        ? await db.mergedSubscriber.findUnique({ where: { id: claims.subscriberId }, include: { kept: true } })
+        : null;
+    if (merged) return { subscriber: merged.kept, claims: { ...claims, subscriberId: merged.keptId } };
+    throw new LinkError('unknown');
+  }
   // An unsubscribe link only ever removes mail, so it outlives "sign out every link" and a resubscription:
-  // every email ever sent must keep a working way out (a version we never signed is still refused).
+  // every email keeps a working way out for as long as its link lives (a year), and a version we never
+  // signed is still refused.
   const current =
     purpose === 'unsubscribe' ? claims.version <= subscriber.tokenVersion : claims.version === subscriber.tokenVersion;
   if (!current) throw new LinkError('revoked');
