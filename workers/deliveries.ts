@@ -3,26 +3,22 @@
 import { Worker, type Job } from 'bullmq';
 import type { Config } from '../src/config.ts';
 import type { Database } from '../src/db/client.ts';
-import type { DeliveryKind } from '../src/generated/prisma/client.ts';
 import type { ClaimedDelivery } from '../src/modules/mail/deliveries.ts';
 import { reconcileDeliveries } from '../src/modules/mail/reconcile.ts';
 import { sendDelivery, type Composed, type SendDeps } from '../src/modules/mail/send.ts';
-import { createSendRate, type SendClass } from '../src/modules/mail/send-rate.ts';
+import { EMAIL_KINDS, kindsOn, type EmailKind } from '../src/modules/mail/kinds.ts';
+import { createSendRate } from '../src/modules/mail/send-rate.ts';
 import { compileEmailTemplates, type EmailTemplates } from '../src/modules/mail/templates.ts';
 import { createMailer, isMailServiceFailure } from '../src/modules/mail/transport.ts';
 import { markBounced } from '../src/modules/subscribers/subscriptions.ts';
 import { deliveryBackoff, deliveryJob, type DeliveryJob } from '../src/queues/deliveries.ts';
-import { createQueue, createWorker, type QueueName } from '../src/queues/index.ts';
+import { createQueue, createWorker } from '../src/queues/index.ts';
 import type { WorkerFactory } from '../src/queues/worker.ts';
 
+/** A delivery queue's worker: which kinds it sends, their send class and staleness, come from kinds.ts. */
 export interface DeliveryWorkerSpec {
-  queue: QueueName;
-  kinds: DeliveryKind[];
-  /** Deliveries older than this are no longer worth reconciling. */
-  giveUpAfterMs: (config: Config) => number;
+  queue: EmailKind['queue'];
   concurrency: (config: Config) => number;
-  /** Its place in the shared SEND_RATE_PER_SECOND: transactional mail goes first, bulk takes the rest. */
-  sendClass: SendClass;
   compose: (db: Database, config: Config, templates: EmailTemplates, delivery: ClaimedDelivery) => Promise<Composed>;
 }
 
@@ -43,11 +39,13 @@ export const createDeliveryWorker =
     const mailer = createMailer(config, logger, { maxConnections: concurrency });
     const queue = createQueue<DeliveryJob>(spec.queue, queues);
     const sendRate = createSendRate(queues.connection, queues.prefix, config.SEND_RATE_PER_SECOND);
+    // Every kind on one queue shares its place in the send rate (kinds.ts keeps them so).
+    const sendClass = EMAIL_KINDS[kindsOn(spec.queue)[0]!].sendClass;
 
     // Redis may have lost jobs (flushed, restarted): Postgres knows what is still to send.
     const reconcile = () =>
-      reconcileDeliveries(db, queue, spec.kinds, new Date(Date.now() - spec.giveUpAfterMs(config))).catch(
-        (error: unknown) => logger.warn({ err: error, queue: spec.queue }, 'reconciliation failed; will try again'),
+      reconcileDeliveries(db, queue, config).catch((error: unknown) =>
+        logger.warn({ err: error, queue: spec.queue }, 'reconciliation failed; will try again'),
       );
     void reconcile();
     const timer = setInterval(() => void reconcile(), reconcileEveryMs);
@@ -64,7 +62,7 @@ export const createDeliveryWorker =
       async (job: Job<DeliveryJob>) => {
         // Over the installation's send rate (or yielding to transactional mail): the job waits without
         // using an attempt, and this queue fetches nothing until the window ends.
-        const wait = await sendRate.take(spec.sendClass);
+        const wait = await sendRate.take(sendClass);
         if (wait > 0) {
           await queue.rateLimit(wait);
           throw Worker.RateLimitError();

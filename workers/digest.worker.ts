@@ -1,7 +1,6 @@
 // Digest queue: one job per reader's digest delivery, created by the scheduler.
 import { digestBuildDuration } from '../src/metrics.ts';
 import { composeDigest } from '../src/modules/digests/compose.ts';
-import { digestReconcileWindowMs } from '../src/modules/digests/cutoff.ts';
 import { QUEUE_NAMES } from '../src/queues/index.ts';
 import { createDeliveryWorker, type DeliveryWorkerOptions } from './deliveries.ts';
 
@@ -9,10 +8,7 @@ export const createDigestWorker = (options: DeliveryWorkerOptions = {}) =>
   createDeliveryWorker(
     {
       queue: QUEUE_NAMES.digest,
-      kinds: ['digest'],
-      giveUpAfterMs: digestReconcileWindowMs,
       concurrency: (config) => config.WORKER_CONCURRENCY,
-      sendClass: 'bulk',
       compose: async (db, config, templates, delivery) => {
         const done = digestBuildDuration.startTimer();
         try {

@@ -1,5 +1,4 @@
 // Mail queue: confirmation and manage-link emails.
-import { TRANSACTIONAL_MAX_AGE_MS } from '../src/modules/mail/deliveries.ts';
 import { subscriptionEmail } from '../src/modules/subscribers/emails.ts';
 import { QUEUE_NAMES } from '../src/queues/index.ts';
 import { createDeliveryWorker, type DeliveryWorkerOptions } from './deliveries.ts';
@@ -8,10 +7,7 @@ export const createMailWorker = (options: DeliveryWorkerOptions = {}) =>
   createDeliveryWorker(
     {
       queue: QUEUE_NAMES.mail,
-      kinds: ['confirm', 'manage_link'],
-      giveUpAfterMs: () => TRANSACTIONAL_MAX_AGE_MS,
       concurrency: () => 4,
-      sendClass: 'transactional',
       compose: subscriptionEmail,
     },
     options,

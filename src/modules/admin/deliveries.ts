@@ -5,7 +5,7 @@ import type { Database } from '../../db/client.ts';
 import type { DeliveryKind, DeliveryStatus } from '../../generated/prisma/client.ts';
 import { ConflictError, NotFoundError } from '../../errors.ts';
 import { QUEUE_WAIT_MS, within, type DeliveryJob } from '../../queues/deliveries.ts';
-import { TRANSACTIONAL_MAX_AGE_MS } from '../mail/deliveries.ts';
+import { EMAIL_KINDS, TRANSACTIONAL_MAX_AGE_MS } from '../mail/kinds.ts';
 import { isPastCutoff } from '../digests/cutoff.ts';
 import { queueDeliveries } from '../mail/reconcile.ts';
 import { addressHash } from '../subscribers/address.ts';
@@ -135,7 +135,7 @@ export async function retryDelivery(
     });
   });
 
-  const queue = delivery.kind === 'digest' ? queues.digest : queues.mail;
+  const queue = queues[EMAIL_KINDS[delivery.kind].queue];
   try {
     await within(queueDeliveries(db, queue, [id]), QUEUE_WAIT_MS);
     return { queued: true };

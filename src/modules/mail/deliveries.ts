@@ -6,9 +6,7 @@ import { DEFAULT_LEASE_SECONDS } from '../../config.ts';
 import type { Database } from '../../db/client.ts';
 import type { DeliveryKind } from '../../generated/prisma/client.ts';
 import { addressHash } from '../subscribers/address.ts';
-
-/** A confirmation or manage link that could not go out within a day is no longer wanted (nor reconciled). */
-export const TRANSACTIONAL_MAX_AGE_MS = 24 * 3_600_000;
+import { EMAIL_KINDS } from './kinds.ts';
 
 /** How long a worker may hold a delivery before another may take it over (DELIVERY_LEASE_SECONDS). */
 export const LEASE_MS = DEFAULT_LEASE_SECONDS * 1000;
@@ -53,14 +51,6 @@ const claimed = (delivery: Pick<ClaimedDelivery, 'id' | 'attempts'>) => ({
   attempts: delivery.attempts,
 });
 
-/** Whom each kind may still reach at the last moment: a digest an active reader who has not paused, a
- * confirmation someone who has not confirmed yet, a settings link an active reader. */
-const SENDABLE_READER = {
-  digest: `s.status = 'active' AND s.paused_at IS NULL`,
-  confirm: `s.status = 'pending'`,
-  manage_link: `s.status = 'active'`,
-} as const satisfies Record<DeliveryKind, string>;
-
 /** Why `startSending` said no: the claim is gone (another worker sends), or the reader may no longer get it. */
 export type SendRefusal = 'claim-lost' | 'reader-gone';
 
@@ -82,7 +72,7 @@ export async function startSending(
     `WITH target AS (
        SELECT d.id, EXISTS (
                 SELECT 1 FROM subscriber s
-                 WHERE s.id = d.subscriber_id AND ${SENDABLE_READER[delivery.kind]}
+                 WHERE s.id = d.subscriber_id AND ${EMAIL_KINDS[delivery.kind].sendableReader}
                    AND NOT EXISTS (SELECT 1 FROM suppression x WHERE x.address_hash = $5)
               ) AS sendable
          FROM delivery d

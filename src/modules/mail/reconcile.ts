@@ -1,9 +1,10 @@
 // Rebuilding the queues from Postgres: Redis may be flushed, restarted or lose some keys; the delivery rows remain.
 import type { JobState, Queue } from 'bullmq';
 import type { Database } from '../../db/client.ts';
-import type { DeliveryKind } from '../../generated/prisma/client.ts';
+import type { Config } from '../../config.ts';
 import { deliveryJobOptions, type DeliveryJob } from '../../queues/deliveries.ts';
 import { findUnfinishedDeliveries, stillUnfinished } from './deliveries.ts';
+import { EMAIL_KINDS, kindsOn, type EmailKind } from './kinds.ts';
 
 /** Job states in which a job will still run (or runs now): a delivery with such a job needs no other. */
 const LIVE: ReadonlySet<JobState | 'unknown'> = new Set([
@@ -18,18 +19,22 @@ const LIVE: ReadonlySet<JobState | 'unknown'> = new Set([
 const BATCH = 100;
 
 /**
- * Queues every unfinished delivery of these kinds (pending, or held by a lease that ran out) that has no
- * live job. Safe on every worker at once: the job id is the delivery id, and the claim decides who sends.
+ * Queues every unfinished delivery (pending, or held by a lease that ran out) of the kinds this queue
+ * carries that has no live job, as long as its kind says it is still worth sending. Safe on every worker
+ * at once: the job id is the delivery id, and the claim decides who sends.
  */
 export async function reconcileDeliveries(
   db: Database,
   queue: Queue<DeliveryJob>,
-  kinds: DeliveryKind[],
-  createdAfter: Date,
+  config: Pick<Config, 'DIGEST_CUTOFF_HOURS'>,
+  now: Date = new Date(),
 ): Promise<number> {
-  const ids = await findUnfinishedDeliveries(db, kinds, createdAfter);
   let queued = 0;
-  for (let i = 0; i < ids.length; i += BATCH) queued += await queueDeliveries(db, queue, ids.slice(i, i + BATCH));
+  for (const kind of kindsOn(queue.name as EmailKind['queue'])) {
+    const createdAfter = new Date(now.getTime() - EMAIL_KINDS[kind].staleAfterMs(config));
+    const ids = await findUnfinishedDeliveries(db, [kind], createdAfter, now);
+    for (let i = 0; i < ids.length; i += BATCH) queued += await queueDeliveries(db, queue, ids.slice(i, i + BATCH));
+  }
   return queued;
 }
 

@@ -7,7 +7,9 @@ import mjml2html from 'mjml';
 
 const TEMPLATE_DIR = fileURLToPath(new URL('../../../templates/emails/', import.meta.url));
 
-export type EmailTemplateName = 'confirm' | 'manage-link' | 'digest';
+/** One per email kind (see kinds.ts): templates/emails/<name>.mjml and <name>.txt. */
+export const EMAIL_TEMPLATES = ['confirm', 'manage-link', 'digest'] as const;
+export type EmailTemplateName = (typeof EMAIL_TEMPLATES)[number];
 
 export interface RenderedEmail {
   html: string;
@@ -39,12 +41,8 @@ async function compileOne(name: EmailTemplateName, layout: string) {
 
 export async function compileEmailTemplates(): Promise<EmailTemplates> {
   const layout = await readFile(`${TEMPLATE_DIR}layout.mjml`, 'utf8');
-  const [confirm, manageLink, digest] = await Promise.all([
-    compileOne('confirm', layout),
-    compileOne('manage-link', layout),
-    compileOne('digest', layout),
-  ]);
-  return { confirm, 'manage-link': manageLink, digest };
+  const compiled = await Promise.all(EMAIL_TEMPLATES.map((name) => compileOne(name, layout)));
+  return Object.fromEntries(EMAIL_TEMPLATES.map((name, i) => [name, compiled[i]!])) as EmailTemplates;
 }
 
 export function renderEmail(
