@@ -58,7 +58,7 @@ export class DeliveryBusyError extends Error {
  */
 export async function sendDelivery(deps: SendDeps, deliveryId: string): Promise<SendResult> {
   const leaseMs = deps.leaseMs ?? LEASE_MS;
-  const delivery = await claimDelivery(deps.db, deliveryId, new Date(), leaseMs);
+  const delivery = await claimDelivery(deps.db, deliveryId, leaseMs);
   if (!delivery) {
     // Done, or held by a live lease (its worker may still die): only the latter is worth retrying.
     const current = await deps.db.delivery.findUnique({ where: { id: deliveryId }, select: { status: true } });
