@@ -160,6 +160,33 @@ describe('digests when the mail server is slow to answer one message', () => {
   });
 });
 
+describe('digests when the mail server closes the channel on a message (421 after DATA)', () => {
+  it('sends it on the next try without spending one of its attempts, and pauses nothing', async () => {
+    const sink = await startSmtpSink();
+    const t = await setUp(3, sink.port, { env: { DELIVERY_RETRY_DELAY_MS: '200' }, servicePauseMs: 60_000 });
+    sink.failNext(1, {
+      type: 'reply',
+      code: 421,
+      message: '4.3.2 service not available, closing transmission channel',
+    });
+    const workers = await t.start();
+    try {
+      expect(await t.schedule()).toBe(3);
+      const messages = await sink.waitForMessages(3, 15_000);
+      expect(new Set(messages.map((m) => m.messageId)).size).toBe(3);
+      await expect.poll(async () => (await statuses(t.database)).sent).toBe(3);
+      const rows = await t.database.db.delivery.findMany();
+      // The refused message was released and claimed again (its row counts both claims) ...
+      expect(rows.map((d) => d.attempts).sort()).toEqual([1, 1, 2]);
+      // ... but, like the others, its job completed on its first counted attempt: no retry was spent.
+      for (const row of rows) expect((await t.queue.getJob(row.id))?.attemptsMade, row.id).toBe(1);
+    } finally {
+      await t.close(workers);
+      await sink.close();
+    }
+  });
+});
+
 describe('digests when the mail server rejects our credentials', () => {
   it('pauses sending instead of failing readers, and resumes once the server accepts again', async () => {
     const sink = await startSmtpSink();

@@ -127,6 +127,20 @@ describe('classifying SMTP failures through the real mailer', () => {
     });
   });
 
+  describe('the server closes the channel on this message (421): again later, without spending an attempt', () => {
+    it('after DATA', async () => {
+      sink.failNext(1, { type: 'reply', code: 421, message: '4.3.2 service not available, closing channel' });
+      const error = await failureAt(sink.url);
+      expect(error).toMatchObject({ responseCode: 421, command: 'DATA' });
+      expect(meaning(error)).toEqual(['retry', 'defer']);
+    });
+
+    it('at RCPT TO', async () => {
+      sink.failRecipient('busy@example.org', { type: 'reply', code: 421, message: '4.7.0 try again later' });
+      expect(meaning(await failureAt(sink.url, message('busy@example.org')))).toEqual(['retry', 'defer']);
+    });
+  });
+
   it('a 5xx for the recipient is final', async () => {
     sink.failRecipient('gone@example.org', { type: 'reply', code: 550, message: '5.1.1 no such user' });
     expect(classifySendFailure(await failureAt(sink.url, message('gone@example.org')))).toBe('hard-bounce');

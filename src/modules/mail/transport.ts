@@ -100,13 +100,20 @@ export function classifySendFailure(error: unknown): SendFailure {
  * How a delivery whose send may pass is tried again:
  * - 'pause': the mail service itself fails, the same way for every message: the whole queue waits
  *   MAIL_OUTAGE_PAUSE_MS and the job goes back without spending an attempt.
+ * - 'defer': the server answered this message's transaction (MAIL, RCPT or DATA) with 421, "service not
+ *   available, closing transmission channel": it is shedding load or going away, which says nothing about
+ *   the message or its reader. The job goes back after DELIVERY_RETRY_DELAY_MS without spending an attempt,
+ *   and the queue goes on (if the server is really gone, the next connection is refused and that pauses).
  * - 'backoff': this message, this time (a 4xx, a dropped connection, a reply that never came): the delivery
  *   spends one of its attempts and the queue retries it with backoff, while other messages go on.
  */
-export type RetryMode = 'pause' | 'backoff';
+export type RetryMode = 'pause' | 'defer' | 'backoff';
 
 export function retryModeOf(error: unknown): RetryMode {
-  return isMailServiceFailure(error) ? 'pause' : 'backoff';
+  if (isMailServiceFailure(error)) return 'pause';
+  // A 421 at greeting or EHLO is a service failure (above); here it is one for a message under way, whether
+  // nodemailer reports it for the command (EMESSAGE after DATA) or as the server closing the connection.
+  return (error as SmtpErrorFields | undefined)?.responseCode === 421 ? 'defer' : 'backoff';
 }
 
 /** The fields of a nodemailer error that say what failed (`SendError` in send.ts keeps the same ones). */
