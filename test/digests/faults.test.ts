@@ -71,8 +71,8 @@ async function setUp(count: number, smtpPort: number, options: SetUpOptions = {}
         )),
       { cutoffHours: 12 },
     ).then((pass) => pass.created);
-  const start = () =>
-    startWorkers(config, createLogger(config), database.db, [
+  const start = (logger = createLogger(config)) =>
+    startWorkers(config, logger, database.db, [
       createDigestWorker({ reconcileEveryMs: 300, servicePauseMs: options.servicePauseMs ?? 300 }),
     ]);
   const close = async (workers?: RunningWorkers) => {
@@ -180,6 +180,52 @@ describe('digests when the mail server closes the channel on a message (421 afte
       expect(rows.map((d) => d.attempts).sort()).toEqual([1, 1, 2]);
       // ... but, like the others, its job completed on its first counted attempt: no retry was spent.
       for (const row of rows) expect((await t.queue.getJob(row.id))?.attemptsMade, row.id).toBe(1);
+    } finally {
+      await t.close(workers);
+      await sink.close();
+    }
+  });
+});
+
+describe('digests when the relay cannot be resolved or TLS cannot be set up with it', () => {
+  it.each([
+    // .invalid never resolves (RFC 6761), so no query leaves the machine.
+    ['a relay name that does not resolve', () => 'smtp://no-such-host.invalid:2525', /ENOTFOUND|EAI_AGAIN/],
+    ['smtps:// to a server that speaks plain text', (port: number) => `smtps://127.0.0.1:${port}`, /SSL|TLS/],
+    [
+      'STARTTLS required, the server offers none',
+      (port: number) => `smtp://127.0.0.1:${port}?requireTLS=true`,
+      /STARTTLS/,
+    ],
+  ])('%s: the queue pauses with an alert, no attempt is spent, the deliveries stay pending', async (_, url, why) => {
+    const sink = await startSmtpSink();
+    const t = await setUp(3, sink.port, { smtpUrl: url(sink.port), servicePauseMs: 60_000 });
+    const lines: string[] = [];
+    const logger = createLogger({ LOG_LEVEL: 'warn', NODE_ENV: 'test' }, 'test', {
+      write: (line) => void lines.push(line),
+    });
+    const workers = await t.start(logger);
+    try {
+      expect(await t.schedule()).toBe(3);
+      const rows = () => t.database.db.delivery.findMany({ orderBy: { id: 'asc' } });
+      // Each delivery was claimed, met the relay's failure and was given back ...
+      await expect
+        .poll(async () =>
+          (await rows()).every((d) => d.status === 'pending' && d.attempts > 0 && why.test(d.lastError ?? '')),
+        )
+        .toBe(true);
+      const claimed = (await rows()).map((d) => d.attempts);
+      await new Promise((resolve) => setTimeout(resolve, 1_000));
+      // ... and then nothing: the queue is paused, not retrying message by message.
+      expect((await rows()).map((d) => d.attempts)).toEqual(claimed);
+      expect(await statuses(t.database)).toEqual({ pending: 3 });
+      for (const row of await rows()) {
+        const job = (await t.queue.getJob(row.id))!;
+        expect(job.attemptsMade, row.id).toBe(0);
+        expect(await job.getState()).toBe('waiting');
+      }
+      expect(lines.filter((line) => line.includes('ALERT: the mail server')).length).toBeGreaterThan(0);
+      expect(sink.messages).toEqual([]);
     } finally {
       await t.close(workers);
       await sink.close();

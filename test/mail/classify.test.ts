@@ -97,6 +97,39 @@ describe('classifying SMTP failures through the real mailer', () => {
       expect(meaning(await failureAt(await tcpServer((socket) => socket.destroy())))).toEqual(['retry', 'pause']);
     });
 
+    it('the relay name does not resolve', async () => {
+      // .invalid never resolves (RFC 6761), so no query leaves the machine.
+      const error = await failureAt('smtp://no-such-host.invalid:2525');
+      expect(error).toMatchObject({ code: 'EDNS' });
+      expect(meaning(error)).toEqual(['retry', 'pause']);
+    });
+
+    it('the TLS handshake fails: smtps:// to a server that speaks plain text', async () => {
+      const error = await failureAt(`smtps://127.0.0.1:${sink.port}`);
+      expect(error).toMatchObject({ code: 'ESOCKET', originalCode: 'ERR_SSL_WRONG_VERSION_NUMBER' });
+      expect(meaning(error)).toEqual(['retry', 'pause']);
+    });
+
+    it('TLS is required and the server offers no STARTTLS', async () => {
+      const error = await failureAt(`${sink.url}?requireTLS=true`);
+      expect(error).toMatchObject({ code: 'ETLS', command: 'STARTTLS' });
+      expect(meaning(error)).toEqual(['retry', 'pause']);
+    });
+
+    it('the server certificate does not verify (as nodemailer reports it: ESOCKET and the TLS error)', () => {
+      for (const originalCode of [
+        'DEPTH_ZERO_SELF_SIGNED_CERT',
+        'SELF_SIGNED_CERT_IN_CHAIN',
+        'CERT_HAS_EXPIRED',
+        'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+        'ERR_TLS_CERT_ALTNAME_INVALID',
+      ]) {
+        expect(retryModeOf({ code: 'ESOCKET', command: 'CONN', originalCode }), originalCode).toBe('pause');
+      }
+      // A connection reset mid-session is not TLS trouble.
+      expect(retryModeOf({ code: 'ESOCKET', command: 'CONN', originalCode: 'ECONNRESET' })).toBe('backoff');
+    });
+
     it('the server refuses our credentials', async () => {
       sink.failNext(1, { type: 'reply', code: 535, message: '5.7.8 authentication failed' });
       expect(meaning(await failureAt(sink.url))).toEqual(['retry', 'pause']);

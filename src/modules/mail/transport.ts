@@ -128,6 +128,13 @@ export interface SmtpErrorFields {
   message?: string;
 }
 
+/**
+ * A TLS handshake that failed, by the system error nodemailer keeps in `originalCode` (it reports these
+ * as ESOCKET): a protocol mismatch (ERR_SSL_WRONG_VERSION_NUMBER: smtps:// to a plain-text port) or a
+ * certificate that does not verify (expired, self-signed, for another name).
+ */
+const TLS_FAILURE = /^(ERR_SSL_|ERR_TLS_)|CERT|CRL|^UNABLE_TO_|^(INVALID_CA|INVALID_PURPOSE|HOSTNAME_MISMATCH)$/;
+
 /** A connection that was never made: nothing listens there, or no route to it. */
 const UNREACHABLE = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'ENETDOWN', 'EHOSTDOWN', 'EADDRNOTAVAIL']);
 
@@ -143,6 +150,12 @@ export function isMailServiceFailure(error: unknown): boolean {
   // Credentials refused or required (RFC 4954 530, 534, 535, 538), whichever command the server answered.
   if (code === 'EAUTH' || code === 'ENOAUTH' || code === 'EOAUTH2') return true;
   if (responseCode === 530 || responseCode === 534 || responseCode === 535 || responseCode === 538) return true;
+  // The relay's name does not resolve (EDNS), or TLS cannot be set up with it (ETLS: STARTTLS refused or
+  // failing; a handshake or certificate error): a configuration or service problem that every message meets
+  // alike. Retried message by message, each failing within milliseconds, they would burn every reader's
+  // attempts in minutes; paused, none is spent and the ALERT tells an operator what to fix.
+  if (code === 'EDNS' || code === 'ETLS') return true;
+  if (originalCode !== undefined && TLS_FAILURE.test(originalCode)) return true;
   // Nothing listens at SMTP_URL, or the network cannot reach it.
   if (code === 'ESOCKET' && originalCode !== undefined && UNREACHABLE.has(originalCode)) return true;
   // The server greets with a refusal (421 too busy, 554 no service) or ends the session at EHLO.
@@ -152,7 +165,7 @@ export function isMailServiceFailure(error: unknown): boolean {
   // message has been offered yet, so nothing about this one is at fault, and the next message would wait the
   // same timeout at the same silent server; retrying message by message would only spend every reader's
   // attempts one timeout at a time. A pause spends none, and costs one MAIL_OUTAGE_PAUSE_MS if it was luck.
-  // (The messages too: older nodemailer releases set no timeoutType.)
+  // (The messages are matched too, for nodemailer releases that set no timeoutType.)
   if (code === 'ETIMEDOUT') {
     return (
       timeoutType === 'CONNECT_TIMEOUT' ||
