@@ -1,6 +1,6 @@
 // The worker behind both delivery queues (mail and digest): claim, compose, send, record; plus the
 // reconciler that rebuilds the queue from Postgres at start and every few minutes.
-import { Worker, type Job } from 'bullmq';
+import { DelayedError, Worker, type Job } from 'bullmq';
 import type { Config } from '../src/config.ts';
 import type { Database } from '../src/db/client.ts';
 import type { ClaimedDelivery } from '../src/modules/mail/deliveries.ts';
@@ -9,7 +9,7 @@ import { sendDelivery, type Composed, type SendDeps } from '../src/modules/mail/
 import { EMAIL_KINDS, kindsOn, type EmailKind } from '../src/modules/mail/kinds.ts';
 import { createSendRate } from '../src/modules/mail/send-rate.ts';
 import { compileEmailTemplates, type EmailTemplates } from '../src/modules/mail/templates.ts';
-import { createMailer, isMailServiceFailure } from '../src/modules/mail/transport.ts';
+import { createMailer, retryModeOf } from '../src/modules/mail/transport.ts';
 import { markBounced } from '../src/modules/subscribers/subscriptions.ts';
 import { deliveryBackoff, deliveryJob, type DeliveryJob } from '../src/queues/deliveries.ts';
 import { createQueue, createWorker } from '../src/queues/index.ts';
@@ -59,7 +59,7 @@ export const createDeliveryWorker =
     };
     const worker: Worker<DeliveryJob> = createWorker<DeliveryJob>(
       spec.queue,
-      async (job: Job<DeliveryJob>) => {
+      async (job: Job<DeliveryJob>, token?: string) => {
         // Over the installation's send rate (or yielding to transactional mail): the job waits without
         // using an attempt, and this queue fetches nothing until the window ends.
         const wait = await sendRate.take(sendClass);
@@ -70,7 +70,18 @@ export const createDeliveryWorker =
         try {
           return await sendDelivery(send, deliveryJob.parse(job.data).deliveryId);
         } catch (error) {
-          if (!isMailServiceFailure(error)) throw error;
+          const retry = retryModeOf(error);
+          if (retry === 'backoff') throw error;
+          if (retry === 'defer') {
+            // The server closed the channel on this message (421): back in line after the first retry delay,
+            // without using an attempt (the delivery row was released), while other messages go on.
+            logger.warn(
+              { err: error, queue: spec.queue, jobId: job.id, delayMs: config.DELIVERY_RETRY_DELAY_MS },
+              'the mail server closed the channel for a message (421); it is tried again without spending an attempt',
+            );
+            await job.moveToDelayed(Date.now() + config.DELIVERY_RETRY_DELAY_MS, token);
+            throw new DelayedError();
+          }
           // Not this reader's fault: pause the whole queue (the job goes back without using an attempt).
           logger.error(
             { err: error, queue: spec.queue, jobId: job.id, pauseMs: servicePauseMs },

@@ -17,8 +17,17 @@ import { startSmtpSink, type SmtpSink } from '../helpers/smtp-sink.ts';
 
 type TestDb = Awaited<ReturnType<typeof openTestDatabase>>;
 
+interface SetUpOptions {
+  /** Instead of the sink's port: a mail server that cannot work (an unresolvable name, TLS to plain text). */
+  smtpUrl?: string;
+  /** Environment of the worker beyond this file's defaults. */
+  env?: Record<string, string>;
+  /** MAIL_OUTAGE_PAUSE_MS of the worker: 300 ms, or long enough that a pause shows. */
+  servicePauseMs?: number;
+}
+
 /** A database with a fresh merging paper and `count` readers due now, and a digest queue on its own prefix. */
-async function setUp(count: number, smtpPort: number) {
+async function setUp(count: number, smtpPort: number, options: SetUpOptions = {}) {
   const database = await openTestDatabase();
   const prefix = uniqueQueuePrefix();
   await ingestFeed(database.db, [
@@ -41,9 +50,10 @@ async function setUp(count: number, smtpPort: number) {
     .$executeRaw`INSERT INTO subscriber_topic (subscriber_id, topic_id) SELECT id, ${merging.id} FROM subscriber`;
   const config = testConfig({
     DATABASE_URL: database.url,
-    SMTP_URL: `smtp://127.0.0.1:${smtpPort}`,
+    SMTP_URL: options.smtpUrl ?? `smtp://127.0.0.1:${smtpPort}`,
     QUEUE_PREFIX: prefix,
     SEND_RATE_PER_SECOND: '1000',
+    ...options.env,
   });
   const connection = createQueueConnection(config.REDIS_URL);
   const queue = createDigestQueue({ connection, prefix });
@@ -61,9 +71,9 @@ async function setUp(count: number, smtpPort: number) {
         )),
       { cutoffHours: 12 },
     ).then((pass) => pass.created);
-  const start = () =>
-    startWorkers(config, createLogger(config), database.db, [
-      createDigestWorker({ reconcileEveryMs: 300, servicePauseMs: 300 }),
+  const start = (logger = createLogger(config)) =>
+    startWorkers(config, logger, database.db, [
+      createDigestWorker({ reconcileEveryMs: 300, servicePauseMs: options.servicePauseMs ?? 300 }),
     ]);
   const close = async (workers?: RunningWorkers) => {
     await workers?.close();
@@ -72,7 +82,12 @@ async function setUp(count: number, smtpPort: number) {
     await database.close();
     await deleteKeysWithPrefix(config.REDIS_URL, prefix);
   };
-  return { database, config, prefix, schedule, start, close };
+  /** The BullMQ job of the delivery to this reader (job id = delivery id). */
+  const jobOf = async (email: string) => {
+    const delivery = await database.db.delivery.findFirstOrThrow({ where: { subscriber: { email } } });
+    return { delivery, job: await queue.getJob(delivery.id) };
+  };
+  return { database, config, prefix, queue, schedule, start, close, jobOf };
 }
 
 const statuses = async (database: TestDb) =>
@@ -118,6 +133,102 @@ describe('digests when SMTP fails', () => {
       sink.clearFailures();
       sink.reset();
       await t.close(workers);
+    }
+  });
+});
+
+describe('digests when the mail server is slow to answer one message', () => {
+  it('retries that message alone: a stalled reply does not pause the queue for MAIL_OUTAGE_PAUSE_MS', async () => {
+    const sink = await startSmtpSink();
+    // A 6 s lease makes the SMTP socket timeout 2 s; a pause, if one came, would last a minute.
+    const t = await setUp(4, sink.port, { env: { DELIVERY_LEASE_SECONDS: '6' }, servicePauseMs: 60_000 });
+    sink.failRecipient('reader0@example.org', { type: 'stall', ms: 4_000 }, 1);
+    const workers = await t.start();
+    try {
+      expect(await t.schedule()).toBe(4);
+      const messages = await sink.waitForMessages(4, 15_000);
+      expect(new Set(messages.map((m) => m.envelope.to[0])).size).toBe(4);
+      await expect.poll(async () => (await statuses(t.database)).sent).toBe(4);
+      // The stalled message spent one attempt (and only it), like any message that may pass.
+      const { delivery, job } = await t.jobOf('reader0@example.org');
+      expect(delivery).toMatchObject({ status: 'sent', attempts: 2 });
+      expect(job?.attemptsMade).toBe(2);
+    } finally {
+      await t.close(workers);
+      await sink.close();
+    }
+  });
+});
+
+describe('digests when the mail server closes the channel on a message (421 after DATA)', () => {
+  it('sends it on the next try without spending one of its attempts, and pauses nothing', async () => {
+    const sink = await startSmtpSink();
+    const t = await setUp(3, sink.port, { env: { DELIVERY_RETRY_DELAY_MS: '200' }, servicePauseMs: 60_000 });
+    sink.failNext(1, {
+      type: 'reply',
+      code: 421,
+      message: '4.3.2 service not available, closing transmission channel',
+    });
+    const workers = await t.start();
+    try {
+      expect(await t.schedule()).toBe(3);
+      const messages = await sink.waitForMessages(3, 15_000);
+      expect(new Set(messages.map((m) => m.messageId)).size).toBe(3);
+      await expect.poll(async () => (await statuses(t.database)).sent).toBe(3);
+      const rows = await t.database.db.delivery.findMany();
+      // The refused message was released and claimed again (its row counts both claims) ...
+      expect(rows.map((d) => d.attempts).sort()).toEqual([1, 1, 2]);
+      // ... but, like the others, its job completed on its first counted attempt: no retry was spent.
+      for (const row of rows) expect((await t.queue.getJob(row.id))?.attemptsMade, row.id).toBe(1);
+    } finally {
+      await t.close(workers);
+      await sink.close();
+    }
+  });
+});
+
+describe('digests when the relay cannot be resolved or TLS cannot be set up with it', () => {
+  it.each([
+    // .invalid never resolves (RFC 6761), so no query leaves the machine.
+    ['a relay name that does not resolve', () => 'smtp://no-such-host.invalid:2525', /ENOTFOUND|EAI_AGAIN/],
+    ['smtps:// to a server that speaks plain text', (port: number) => `smtps://127.0.0.1:${port}`, /SSL|TLS/],
+    [
+      'STARTTLS required, the server offers none',
+      (port: number) => `smtp://127.0.0.1:${port}?requireTLS=true`,
+      /STARTTLS/,
+    ],
+  ])('%s: the queue pauses with an alert, no attempt is spent, the deliveries stay pending', async (_, url, why) => {
+    const sink = await startSmtpSink();
+    const t = await setUp(3, sink.port, { smtpUrl: url(sink.port), servicePauseMs: 60_000 });
+    const lines: string[] = [];
+    const logger = createLogger({ LOG_LEVEL: 'warn', NODE_ENV: 'test' }, 'test', {
+      write: (line) => void lines.push(line),
+    });
+    const workers = await t.start(logger);
+    try {
+      expect(await t.schedule()).toBe(3);
+      const rows = () => t.database.db.delivery.findMany({ orderBy: { id: 'asc' } });
+      // Each delivery was claimed, met the relay's failure and was given back ...
+      await expect
+        .poll(async () =>
+          (await rows()).every((d) => d.status === 'pending' && d.attempts > 0 && why.test(d.lastError ?? '')),
+        )
+        .toBe(true);
+      const claimed = (await rows()).map((d) => d.attempts);
+      await new Promise((resolve) => setTimeout(resolve, 1_000));
+      // ... and then nothing: the queue is paused, not retrying message by message.
+      expect((await rows()).map((d) => d.attempts)).toEqual(claimed);
+      expect(await statuses(t.database)).toEqual({ pending: 3 });
+      for (const row of await rows()) {
+        const job = (await t.queue.getJob(row.id))!;
+        expect(job.attemptsMade, row.id).toBe(0);
+        expect(await job.getState()).toBe('waiting');
+      }
+      expect(lines.filter((line) => line.includes('ALERT: the mail server')).length).toBeGreaterThan(0);
+      expect(sink.messages).toEqual([]);
+    } finally {
+      await t.close(workers);
+      await sink.close();
     }
   });
 });

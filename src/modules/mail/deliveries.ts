@@ -4,12 +4,20 @@
 //      └────release───────┘  (a retryable failure, or a lease that ran out because the worker died)
 import { DEFAULT_LEASE_SECONDS } from '../../config.ts';
 import type { Database } from '../../db/client.ts';
-import type { DeliveryKind } from '../../generated/prisma/client.ts';
+import { Prisma, type DeliveryKind } from '../../generated/prisma/client.ts';
 import { addressHash } from '../subscribers/address.ts';
 import { EMAIL_KINDS } from './kinds.ts';
 
-/** How long a worker may hold a delivery before another may take it over (DELIVERY_LEASE_SECONDS). */
+/**
+ * How long a worker may hold a delivery before another may take it over (DELIVERY_LEASE_SECONDS). Leases
+ * are set and compared by Postgres's clock (`now()`), never a worker's: worker hosts' clocks drift apart,
+ * and one running minutes fast would take over live leases, one running slow would write leases that
+ * everyone else already sees expired.
+ */
 export const LEASE_MS = DEFAULT_LEASE_SECONDS * 1000;
+
+/** `now() + leaseMs` in SQL: the lease's end by Postgres's clock. */
+const leaseEnd = (leaseMs: number) => Prisma.sql`now() + ${leaseMs}::int * interval '1 millisecond'`;
 
 export interface ClaimedDelivery {
   id: string;
@@ -27,15 +35,13 @@ export interface ClaimedDelivery {
 export async function claimDelivery(
   db: Database,
   id: string,
-  now: Date = new Date(),
   leaseMs: number = LEASE_MS,
 ): Promise<ClaimedDelivery | null> {
-  const leaseUntil = new Date(now.getTime() + leaseMs);
   const rows = await db.$queryRaw<ClaimedDelivery[]>`
     UPDATE delivery
-       SET status = 'sending', lease_until = ${leaseUntil}, attempts = attempts + 1, updated_at = now()
+       SET status = 'sending', lease_until = ${leaseEnd(leaseMs)}, attempts = attempts + 1, updated_at = now()
      WHERE id = ${id}::uuid
-       AND (status = 'pending' OR (status = 'sending' AND lease_until < ${now}))
+       AND (status = 'pending' OR (status = 'sending' AND lease_until < now()))
     RETURNING id, subscriber_id AS "subscriberId", kind, digest_key AS "digestKey", attempts, due_at AS "dueAt",
               paper_ids AS "paperIds"`;
   return rows[0] ?? null;
@@ -67,7 +73,6 @@ export async function startSending(
   message: { to: string; paperIds: string[] | undefined },
   leaseMs: number = LEASE_MS,
 ): Promise<true | SendRefusal> {
-  const leaseUntil = new Date(Date.now() + leaseMs);
   const rows = await db.$queryRawUnsafe<{ sendable: boolean }[]>(
     `WITH target AS (
        SELECT d.id, EXISTS (
@@ -80,7 +85,7 @@ export async function startSending(
           FOR UPDATE
      )
      UPDATE delivery d
-        SET lease_until = CASE WHEN t.sendable THEN $3::timestamptz END,
+        SET lease_until = CASE WHEN t.sendable THEN now() + $3::int * interval '1 millisecond' END,
             status = CASE WHEN t.sendable THEN d.status ELSE 'skipped' END,
             last_error = CASE WHEN t.sendable THEN d.last_error
                               ELSE 'the reader unsubscribed, paused or was suppressed before it went out' END,
@@ -91,7 +96,7 @@ export async function startSending(
      RETURNING t.sendable`,
     delivery.id,
     delivery.attempts,
-    leaseUntil,
+    leaseMs,
     message.paperIds ?? null,
     addressHash(message.to),
   );
@@ -141,31 +146,27 @@ export async function finishDelivery(
   return count > 0;
 }
 
-/** Unfinished: pending, or held by a worker whose lease ran out. Such a delivery belongs in a queue. */
-const unfinished = (now: Date) => [
-  { status: 'pending' as const },
-  { status: 'sending' as const, leaseUntil: { lt: now } },
-];
+/** Unfinished: pending, or held by a worker whose lease ran out (by Postgres's clock). It belongs in a queue. */
+const UNFINISHED = Prisma.sql`(status = 'pending' OR (status = 'sending' AND lease_until < now()))`;
 
 /** Deliveries of these kinds that should be in the queue, oldest first. */
 export async function findUnfinishedDeliveries(
   db: Database,
   kinds: DeliveryKind[],
   createdAfter: Date,
-  now: Date = new Date(),
 ): Promise<string[]> {
-  const rows = await db.delivery.findMany({
-    where: { kind: { in: kinds }, createdAt: { gt: createdAfter }, OR: unfinished(now) },
-    select: { id: true },
-    orderBy: { createdAt: 'asc' },
-    take: 10_000,
-  });
+  const rows = await db.$queryRaw<{ id: string }[]>`
+    SELECT id FROM delivery
+     WHERE kind = ANY(${kinds}::delivery_kind[]) AND created_at > ${createdAfter} AND ${UNFINISHED}
+     ORDER BY created_at
+     LIMIT 10000`;
   return rows.map((row) => row.id);
 }
 
 /** Which of these deliveries are still unfinished now (a re-read just before queueing them). */
-export async function stillUnfinished(db: Database, ids: string[], now: Date = new Date()): Promise<Set<string>> {
-  const rows = await db.delivery.findMany({ where: { id: { in: ids }, OR: unfinished(now) }, select: { id: true } });
+export async function stillUnfinished(db: Database, ids: string[]): Promise<Set<string>> {
+  const rows = await db.$queryRaw<{ id: string }[]>`
+    SELECT id FROM delivery WHERE id = ANY(${ids}::uuid[]) AND ${UNFINISHED}`;
   return new Set(rows.map((row) => row.id));
 }
 

@@ -32,7 +32,7 @@ export async function reconcileDeliveries(
   let queued = 0;
   for (const kind of kindsOn(queue.name as EmailKind['queue'])) {
     const createdAfter = new Date(now.getTime() - EMAIL_KINDS[kind].staleAfterMs(config));
-    const ids = await findUnfinishedDeliveries(db, [kind], createdAfter, now);
+    const ids = await findUnfinishedDeliveries(db, [kind], createdAfter);
     for (let i = 0; i < ids.length; i += BATCH) queued += await queueDeliveries(db, queue, ids.slice(i, i + BATCH));
   }
   return queued;

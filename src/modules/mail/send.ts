@@ -11,7 +11,7 @@ import {
   startSending,
   type ClaimedDelivery,
 } from './deliveries.ts';
-import { classifySendFailure, type MailMessage, type Mailer } from './transport.ts';
+import { classifySendFailure, type MailMessage, type Mailer, type SmtpErrorFields } from './transport.ts';
 
 /** The message to send (and, for a digest, the papers it carries), or why not to send it. */
 export type Composed = { message: MailMessage; paperIds?: string[] } | { skip: string };
@@ -34,8 +34,16 @@ const messageOf = (error: unknown) => (error instanceof Error ? error.message : 
  * and the server's reply), and the queue logs it and keeps it in Redis: pass on only what retrying needs.
  */
 function withoutRecipient(error: unknown, reason: string): Error {
-  const { code, responseCode, command } = error as { code?: string; responseCode?: number; command?: string };
-  return Object.assign(new Error(reason), { name: 'SendError', code, responseCode, command });
+  // The fields `retryModeOf` reads, so the worker decides on this error as it would on nodemailer's.
+  const { code, responseCode, command, timeoutType, originalCode } = error as SmtpErrorFields;
+  return Object.assign(new Error(reason), {
+    name: 'SendError',
+    code,
+    responseCode,
+    command,
+    timeoutType,
+    originalCode,
+  });
 }
 
 export type SendResult = 'sent' | 'skipped' | 'failed' | 'not-claimed';
@@ -58,7 +66,7 @@ export class DeliveryBusyError extends Error {
  */
 export async function sendDelivery(deps: SendDeps, deliveryId: string): Promise<SendResult> {
   const leaseMs = deps.leaseMs ?? LEASE_MS;
-  const delivery = await claimDelivery(deps.db, deliveryId, new Date(), leaseMs);
+  const delivery = await claimDelivery(deps.db, deliveryId, leaseMs);
   if (!delivery) {
     // Done, or held by a live lease (its worker may still die): only the latter is worth retrying.
     const current = await deps.db.delivery.findUnique({ where: { id: deliveryId }, select: { status: true } });

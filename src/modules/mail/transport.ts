@@ -83,7 +83,8 @@ export type SendFailure = 'retry' | 'rejected' | 'hard-bounce';
 /**
  * What an SMTP failure means for the delivery: a 5xx for the recipient is final (5.1.x: the address does
  * not exist, so it is suppressed); everything else — 4xx, timeouts, refused connections, authentication
- * trouble — may pass, so the delivery is tried again later rather than blamed on the reader.
+ * trouble — may pass, so the delivery is tried again later rather than blamed on the reader (how: see
+ * `retryModeOf`).
  */
 export function classifySendFailure(error: unknown): SendFailure {
   if (isMailServiceFailure(error)) return 'retry';
@@ -96,17 +97,82 @@ export function classifySendFailure(error: unknown): SendFailure {
 }
 
 /**
- * A failure of the mail service itself rather than of one message: wrong credentials, or no server to
- * talk to. Every message would fail the same way, so sending pauses instead of burning readers' retries.
+ * How a delivery whose send may pass is tried again:
+ * - 'pause': the mail service itself fails, the same way for every message: the whole queue waits
+ *   MAIL_OUTAGE_PAUSE_MS and the job goes back without spending an attempt.
+ * - 'defer': the server answered this message's transaction (MAIL, RCPT or DATA) with 421, "service not
+ *   available, closing transmission channel": it is shedding load or going away, which says nothing about
+ *   the message or its reader. The job goes back after DELIVERY_RETRY_DELAY_MS without spending an attempt,
+ *   and the queue goes on (if the server is really gone, the next connection is refused and that pauses).
+ * - 'backoff': this message, this time (a 4xx, a dropped connection, a reply that never came): the delivery
+ *   spends one of its attempts and the queue retries it with backoff, while other messages go on.
+ */
+export type RetryMode = 'pause' | 'defer' | 'backoff';
+
+export function retryModeOf(error: unknown): RetryMode {
+  if (isMailServiceFailure(error)) return 'pause';
+  // A 421 at greeting or EHLO is a service failure (above); here it is one for a message under way, whether
+  // nodemailer reports it for the command (EMESSAGE after DATA) or as the server closing the connection.
+  return (error as SmtpErrorFields | undefined)?.responseCode === 421 ? 'defer' : 'backoff';
+}
+
+/** The fields of a nodemailer error that say what failed (`SendError` in send.ts keeps the same ones). */
+export interface SmtpErrorFields {
+  code?: string;
+  responseCode?: number;
+  command?: string;
+  /** nodemailer reports every timeout as ETIMEDOUT; this says which: CONNECT_, GREETING_ or SOCKET_TIMEOUT. */
+  timeoutType?: string;
+  /** The system error behind nodemailer's code, e.g. ECONNREFUSED behind ESOCKET. */
+  originalCode?: string;
+  message?: string;
+}
+
+/**
+ * A TLS handshake that failed, by the system error nodemailer keeps in `originalCode` (it reports these
+ * as ESOCKET): a protocol mismatch (ERR_SSL_WRONG_VERSION_NUMBER: smtps:// to a plain-text port) or a
+ * certificate that does not verify (expired, self-signed, for another name).
+ */
+const TLS_FAILURE = /^(ERR_SSL_|ERR_TLS_)|CERT|CRL|^UNABLE_TO_|^(INVALID_CA|INVALID_PURPOSE|HOSTNAME_MISMATCH)$/;
+
+/** A connection that was never made: nothing listens there, or no route to it. */
+const UNREACHABLE = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'ENETDOWN', 'EHOSTDOWN', 'EADDRNOTAVAIL']);
+
+/**
+ * A failure of the mail service itself rather than of one message: wrong credentials, no server to talk
+ * to, or a server that will not start a session with us. Every message would fail the same way, so
+ * sending pauses instead of burning readers' retries. Only failures that say so count: a reply that stalls
+ * or a connection dropped once a session was under way may be this message's bad luck (a slow content
+ * filter, one overloaded connection), and pausing every queue for it would hold back every reader.
  */
 export function isMailServiceFailure(error: unknown): boolean {
-  const { responseCode, code } = error as { responseCode?: number; code?: string };
-  return (
-    responseCode === 535 ||
-    responseCode === 530 ||
-    code === 'EAUTH' ||
-    code === 'ECONNECTION' ||
-    code === 'ETIMEDOUT' ||
-    code === 'ESOCKET'
-  );
+  const { code, responseCode, command, timeoutType, originalCode, message = '' } = (error ?? {}) as SmtpErrorFields;
+  // Credentials refused or required (RFC 4954 530, 534, 535, 538), whichever command the server answered.
+  if (code === 'EAUTH' || code === 'ENOAUTH' || code === 'EOAUTH2') return true;
+  if (responseCode === 530 || responseCode === 534 || responseCode === 535 || responseCode === 538) return true;
+  // The relay's name does not resolve (EDNS), or TLS cannot be set up with it (ETLS: STARTTLS refused or
+  // failing; a handshake or certificate error): a configuration or service problem that every message meets
+  // alike. Retried message by message, each failing within milliseconds, they would burn every reader's
+  // attempts in minutes; paused, none is spent and the ALERT tells an operator what to fix.
+  if (code === 'EDNS' || code === 'ETLS') return true;
+  if (originalCode !== undefined && TLS_FAILURE.test(originalCode)) return true;
+  // Nothing listens at SMTP_URL, or the network cannot reach it.
+  if (code === 'ESOCKET' && originalCode !== undefined && UNREACHABLE.has(originalCode)) return true;
+  // The server greets with a refusal (421 too busy, 554 no service) or ends the session at EHLO.
+  if (code === 'EPROTOCOL' && command === 'CONN' && responseCode !== undefined) return true;
+  if (responseCode === 421 && (command === 'EHLO' || command === 'HELO' || command === 'LHLO')) return true;
+  // A stalled connect: the TCP connection or the greeting never came. Decided as an outage on purpose: no
+  // message has been offered yet, so nothing about this one is at fault, and the next message would wait the
+  // same timeout at the same silent server; retrying message by message would only spend every reader's
+  // attempts one timeout at a time. A pause spends none, and costs one MAIL_OUTAGE_PAUSE_MS if it was luck.
+  // (The messages are matched too, for nodemailer releases that set no timeoutType.)
+  if (code === 'ETIMEDOUT') {
+    return (
+      timeoutType === 'CONNECT_TIMEOUT' ||
+      timeoutType === 'GREETING_TIMEOUT' ||
+      /^(Connection timeout|Greeting never received)/.test(message)
+    );
+  }
+  // The pool's connections kept closing before a message could be offered (nodemailer gave up requeueing it).
+  return code === 'ECONNECTION' && message.startsWith('Reached maximum number of retries after connection was closed');
 }
