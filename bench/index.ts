@@ -2,7 +2,7 @@
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
-const BENCHMARKS = ['ingest', 'digest', 'schedule', 'signup'];
+const BENCHMARKS = ['ingest', 'digest', 'schedule', 'signup', 'mime'];
 const [name, ...args] = process.argv.slice(2);
 const selected = name ? [name] : BENCHMARKS;
 for (const benchmark of selected) {

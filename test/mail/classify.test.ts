@@ -11,6 +11,7 @@ import {
   type SendFailure,
   type RetryMode,
 } from '../../src/modules/mail/transport.ts';
+import { MailHeaderError } from '../../src/modules/mail/mime.ts';
 import { testConfig } from '../helpers/config.ts';
 import { freePort } from '../helpers/net.ts';
 import { startSmtpSink, type SmtpSink } from '../helpers/smtp-sink.ts';
@@ -37,6 +38,7 @@ describe('classifying SMTP failures through the real mailer', () => {
     to,
     subject: 'Trending papers',
     text: 'Model merging at scale',
+    html: '<p>Model merging at scale</p>',
     messageId: `<classify-${n}@papers.example.org>`,
   });
   /** The error one send through a fresh pooled mailer at `url` fails with. */
@@ -179,5 +181,12 @@ describe('classifying SMTP failures through the real mailer', () => {
     expect(classifySendFailure(await failureAt(sink.url, message('gone@example.org')))).toBe('hard-bounce');
     sink.failNext(1, { type: 'reply', code: 552, message: '5.2.2 mailbox full' });
     expect(classifySendFailure(await failureAt(sink.url))).toBe('rejected');
+  });
+
+  it('a message that cannot be built is final: it would fail the same way on every attempt', async () => {
+    const failure = await failureAt(sink.url, { ...message(), subject: 'Two\r\nBcc: lines' });
+    expect(failure).toBeInstanceOf(MailHeaderError);
+    expect(classifySendFailure(failure)).toBe('rejected');
+    expect(sink.messages).toEqual([]);
   });
 });

@@ -10,6 +10,7 @@ import { subscriberLink } from '../subscribers/emails.ts';
 import { httpUrl } from '../papers/normalize.ts';
 import { escapeXml } from '../papers/feeds.ts';
 import { paperUrl } from '../papers/ranking.ts';
+import { cleanText } from '../../text.ts';
 import { isPastCutoff, lateReason } from './cutoff.ts';
 import { choosePapers, digestWindowStart, type ChosenPaper } from './papers.ts';
 
@@ -25,9 +26,12 @@ const shorten = (text: string, length: number) =>
 const authorsLine = (authors: string[]) =>
   authors.length > 3 ? `${authors.slice(0, 3).join(', ')} et al.` : authors.join(', ');
 
-/** "3 papers: Model merging, Large language models" — the count and the top topics. */
+/**
+ * "3 papers: Model merging, Large language models" — the count and the top topics, on one line: a keyword
+ * written straight to the database may hold a line break, and the message builder refuses one in a header.
+ */
 function subjectFor(papers: ChosenPaper[]): string {
-  const topics = [...new Set(papers.map((paper) => paper.why.replace(/^your keyword /, '')))].slice(0, 2);
+  const topics = [...new Set(papers.map((paper) => cleanText(paper.why.replace(/^your keyword /, ''))))].slice(0, 2);
   return `${papers.length} trending paper${papers.length === 1 ? '' : 's'}: ${topics.join(', ')}`;
 }
 
@@ -183,7 +187,6 @@ export async function composeDigest(
       subject: digest.subject,
       html: digest.html,
       text: digest.text,
-      textEncoding: 'base64',
       headers: {
         // One header with both ways out (RFC 2369), and the one-click POST (RFC 8058).
         'List-Unsubscribe': `<${digest.unsubscribeUrl}>, <mailto:unsubscribe@${host}?subject=unsubscribe>`,

@@ -2,11 +2,11 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import nodemailer from 'nodemailer';
-import type Mail from 'nodemailer/lib/mailer';
 import { DEFAULT_LEASE_SECONDS, type Config } from '../../config.ts';
 import type { Logger } from '../../logger.ts';
+import { buildMessage, MailHeaderError, type MailMessage } from './mime.ts';
 
-export type MailMessage = Mail.Options & { messageId: string; to: string };
+export type { MailMessage } from './mime.ts';
 
 export interface Mailer {
   send(message: MailMessage): Promise<void>;
@@ -53,7 +53,12 @@ export function createMailer(config: MailerConfig, logger: Logger, { maxConnecti
       ...(dkim ? { dkim } : {}),
     });
     return {
-      send: async (message) => void (await transport.sendMail(message)),
+      // Built once, as bytes, by our builder: several times cheaper in CPU than nodemailer's composer
+      // (bench/README.md, mime). nodemailer still signs a raw message with the transport's DKIM key.
+      send: async (message) => {
+        const { raw, envelope, messageId } = buildMessage(message);
+        await transport.sendMail({ envelope, raw, messageId });
+      },
       close: () => transport.close(),
     };
   }
@@ -68,7 +73,8 @@ export function createMailer(config: MailerConfig, logger: Logger, { maxConnecti
   logger.info({ outbox }, 'SMTP_URL is not set: emails are written to the outbox folder instead of being sent');
   return {
     send: async (message) => {
-      const { message: raw } = (await transport.sendMail(message)) as { message: Buffer };
+      const { raw: built, envelope, messageId } = buildMessage(message);
+      const { message: raw } = (await transport.sendMail({ envelope, raw: built, messageId })) as { message: Buffer };
       await mkdir(outbox, { recursive: true });
       const file = path.join(outbox, `${message.messageId.replace(/[^\w.@-]/g, '')}.eml`);
       await writeFile(file, raw);
@@ -87,6 +93,8 @@ export type SendFailure = 'retry' | 'rejected' | 'hard-bounce';
  * `retryModeOf`).
  */
 export function classifySendFailure(error: unknown): SendFailure {
+  // A header the builder refuses (a line break, not one plain address) fails the same way every time.
+  if (error instanceof MailHeaderError) return 'rejected';
   if (isMailServiceFailure(error)) return 'retry';
   const { responseCode, response, command } = error as { responseCode?: number; response?: string; command?: string };
   const forRecipient = command === undefined || ['RCPT TO', 'DATA'].includes(command);

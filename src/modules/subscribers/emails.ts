@@ -60,8 +60,6 @@ export async function subscriptionEmail(
     ...(config.MAIL_REPLY_TO ? { replyTo: config.MAIL_REPLY_TO } : {}),
     to: subscriber.email,
     headers: { 'Auto-Submitted': 'auto-generated' },
-    // base64 keeps long MJML lines intact and is cheaper to encode than quoted-printable.
-    textEncoding: 'base64' as const,
   };
   const footer = 'You get this email because this address was entered on the Paperboy signup form.';
   if (delivery.kind === 'confirm') {
