@@ -4,9 +4,13 @@ import { buildApp, type App } from '../../src/app.ts';
 import type { Config } from '../../src/config.ts';
 import { createLogger } from '../../src/logger.ts';
 import { createProbeConnection } from '../../src/queues/connection.ts';
+import type { WorkerFactory } from '../../src/queues/worker.ts';
+import { startWorkers } from '../../workers/index.ts';
+import { createMailWorker } from '../../workers/mail.worker.ts';
 import { testConfig } from './config.ts';
 import { openTestDatabase } from './postgres.ts';
 import { deleteKeysWithPrefix, uniqueQueuePrefix } from './redis.ts';
+import { startSmtpSink, type SmtpSink } from './smtp-sink.ts';
 
 export const ADMIN_TOKEN = 'admin-token-for-tests-0123456789';
 
@@ -49,3 +53,32 @@ export async function openTestApp(overrides: Record<string, string> = {}, logs?:
 }
 
 export const adminHeaders = { authorization: `Bearer ${ADMIN_TOKEN}` };
+
+export interface MailingApp extends TestApp {
+  sink: SmtpSink;
+  close: () => Promise<void>;
+}
+
+/**
+ * The app with real delivery workers on its database and Redis prefix, mailing an in-process SMTP sink:
+ * a reader's side end to end. Signups are not limited per IP (tests sign up many addresses).
+ */
+export async function openMailingApp(
+  overrides: Record<string, string> = {},
+  factories: WorkerFactory[] = [createMailWorker({ reconcileEveryMs: 200 })],
+): Promise<MailingApp> {
+  const sink = await startSmtpSink();
+  const prefix = uniqueQueuePrefix();
+  const t = await openTestApp({ SMTP_URL: sink.url, QUEUE_PREFIX: prefix, SIGNUP_RATE_PER_IP: '1000', ...overrides });
+  const workers = await startWorkers(t.config, createLogger(t.config), t.database.db, factories);
+  return {
+    ...t,
+    sink,
+    close: async () => {
+      await workers.close();
+      await t.close();
+      await sink.close();
+      await deleteKeysWithPrefix(t.config.REDIS_URL, prefix);
+    },
+  };
+}

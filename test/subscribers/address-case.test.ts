@@ -1,35 +1,22 @@
 // One mailbox, one subscription: every spelling of an address (Victim@, VICTIM@, victim@) is the same
 // reader for signup, the settings-link request and suppression, as mailbox providers deliver them.
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { createLogger } from '../../src/logger.ts';
-import { startWorkers, type RunningWorkers } from '../../workers/index.ts';
-import { createMailWorker } from '../../workers/mail.worker.ts';
-import { adminHeaders, openTestApp, type TestApp } from '../helpers/app.ts';
-import { deleteKeysWithPrefix, uniqueQueuePrefix } from '../helpers/redis.ts';
-import { startSmtpSink, type SmtpSink } from '../helpers/smtp-sink.ts';
+import { adminHeaders, openMailingApp, type MailingApp } from '../helpers/app.ts';
 import { openForm, postForm, signUpWithForm } from '../helpers/subscriptions.ts';
 
 describe('addresses in any case', () => {
-  let sink: SmtpSink;
-  let t: TestApp;
-  let workers: RunningWorkers;
-  const prefix = uniqueQueuePrefix();
+  let t: MailingApp;
   const db = () => t.database.db;
   const signUpByApi = (email: string) =>
     t.app.inject({ method: 'POST', url: '/api/v1/subscriptions', payload: { email, topics: ['model-merging'] } });
 
   beforeAll(async () => {
-    sink = await startSmtpSink();
-    t = await openTestApp({ SMTP_URL: sink.url, QUEUE_PREFIX: prefix, SIGNUP_RATE_PER_IP: '1000' });
-    workers = await startWorkers(t.config, createLogger(t.config), db(), [createMailWorker({ reconcileEveryMs: 200 })]);
+    t = await openMailingApp();
   });
   afterAll(async () => {
-    await workers.close();
     await t.close();
-    await sink.close();
-    await deleteKeysWithPrefix(t.config.REDIS_URL, prefix);
   });
-  beforeEach(() => sink.reset());
+  beforeEach(() => t.sink.reset());
 
   it('makes one subscription of Victim@, VICTIM@ and victim@, and mails it once', async () => {
     expect((await signUpByApi('Victim@example.org')).statusCode).toBe(202);
@@ -39,17 +26,17 @@ describe('addresses in any case', () => {
     expect((await signUpByApi(' victim@Example.org ')).statusCode).toBe(202);
     const readers = await db().subscriber.findMany({ where: { email: { contains: 'victim', mode: 'insensitive' } } });
     expect(readers.map((r) => r.email)).toEqual(['victim@example.org']);
-    const [confirmation] = await sink.waitForMessages(1);
+    const [confirmation] = await t.sink.waitForMessages(1);
     expect(confirmation!.envelope.to).toEqual(['victim@example.org']);
     await new Promise((resolve) => setTimeout(resolve, 500));
-    expect(sink.messages).toHaveLength(1);
+    expect(t.sink.messages).toHaveLength(1);
   });
 
   it('sends the settings link of an active reader to whichever spelling asks', async () => {
     await db().subscriber.update({ where: { email: 'victim@example.org' }, data: { status: 'active' } });
     const form = await openForm(t.app, '/manage-link');
     expect((await postForm(t.app, '/manage-link', form, { email: 'VicTim@example.org' })).statusCode).toBe(200);
-    const [link] = await sink.waitForMessages(1);
+    const [link] = await t.sink.waitForMessages(1);
     expect(link).toMatchObject({ subject: 'Your Paperboy settings link', envelope: { to: ['victim@example.org'] } });
   });
 
@@ -64,7 +51,7 @@ describe('addresses in any case', () => {
     expect((await signUpByApi('blocked@example.org')).statusCode).toBe(202);
     expect((await signUpByApi('BLOCKED@example.org')).statusCode).toBe(202);
     await new Promise((resolve) => setTimeout(resolve, 500));
-    expect(sink.messages).toEqual([]);
+    expect(t.sink.messages).toEqual([]);
     expect(await db().subscriber.count({ where: { email: { contains: 'blocked', mode: 'insensitive' } } })).toBe(0);
   });
 });

@@ -1,18 +1,15 @@
 // Links that leave the reader's hands: the web view people share and the unsubscribe link that gets
 // forwarded must never open the reader's settings; and every unsubscribe link ever sent keeps working.
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { createLogger } from '../../src/logger.ts';
 import { scheduleDueDigests } from '../../src/modules/digests/schedule.ts';
 import { ingestFeed } from '../../src/modules/papers/ingest.ts';
 import { createQueueConnection } from '../../src/queues/connection.ts';
 import { createDigestQueue, enqueueDeliveries } from '../../src/queues/deliveries.ts';
 import { createDigestWorker } from '../../workers/digest.worker.ts';
-import { startWorkers, type RunningWorkers } from '../../workers/index.ts';
 import { createMailWorker } from '../../workers/mail.worker.ts';
-import { openTestApp, type TestApp } from '../helpers/app.ts';
+import { openMailingApp, type MailingApp } from '../helpers/app.ts';
 import { testConfig } from '../helpers/config.ts';
-import { deleteKeysWithPrefix, uniqueQueuePrefix } from '../helpers/redis.ts';
-import { startSmtpSink, type CapturedMessage, type SmtpSink } from '../helpers/smtp-sink.ts';
+import type { CapturedMessage } from '../helpers/smtp-sink.ts';
 import { linksIn, openForm, postForm, signUpWithForm } from '../helpers/subscriptions.ts';
 
 const PUBLIC_URL = 'http://paperboy.test';
@@ -21,10 +18,7 @@ const ADDRESS = 'sharer@example.org';
 const PERSONAL = /\/(manage|unsubscribe|confirm|digest)\/[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+/;
 
 describe('links that get shared', () => {
-  let sink: SmtpSink;
-  let t: TestApp;
-  let workers: RunningWorkers;
-  const prefix = uniqueQueuePrefix();
+  let t: MailingApp;
   const connection = createQueueConnection(testConfig().REDIS_URL);
   let digest: CapturedMessage;
   /** The settings link the unsubscribe page had emailed. */
@@ -44,45 +38,40 @@ describe('links that get shared', () => {
     });
     // Other mail may still be on its way (the fresh settings link after "sign out every link").
     const isConfirmation = (m: CapturedMessage) => m.subject === 'Confirm your Paperboy subscription';
-    while (!sink.messages.some(isConfirmation)) await sink.waitForMessages(sink.messages.length + 1);
-    const confirmation = sink.messages.find(isConfirmation);
+    while (!t.sink.messages.some(isConfirmation)) await t.sink.waitForMessages(t.sink.messages.length + 1);
+    const confirmation = t.sink.messages.find(isConfirmation);
     const confirmPath = linksIn(confirmation!, PUBLIC_URL).find((link) => link.startsWith('/confirm/'))!;
     await postForm(t.app, confirmPath, await openForm(t.app, confirmPath), {});
     expect((await reader()).status).toBe('active');
-    sink.reset();
+    t.sink.reset();
   };
 
   beforeAll(async () => {
-    sink = await startSmtpSink();
-    t = await openTestApp({ SMTP_URL: sink.url, QUEUE_PREFIX: prefix, PUBLIC_URL, SIGNUP_RATE_PER_IP: '1000' });
+    t = await openMailingApp({ PUBLIC_URL }, [
+      createMailWorker({ reconcileEveryMs: 200 }),
+      createDigestWorker({ reconcileEveryMs: 200 }),
+    ]);
     await ingestFeed(db(), [
       {
         paper: { id: '2611.00010', title: 'Model Merging at Scale', upvotes: 3 },
         publishedAt: new Date(Date.now() - 3_600_000).toISOString(),
       },
     ]);
-    workers = await startWorkers(t.config, createLogger(t.config), db(), [
-      createMailWorker({ reconcileEveryMs: 200 }),
-      createDigestWorker({ reconcileEveryMs: 200 }),
-    ]);
     await subscribe();
-    const queue = createDigestQueue({ connection, prefix });
+    const queue = createDigestQueue({ connection, prefix: t.config.QUEUE_PREFIX });
     await scheduleDueDigests(db(), enqueueDeliveries(queue), { cutoffHours: 12 });
     await queue.close();
-    [digest] = (await sink.waitForMessages(1)) as [CapturedMessage];
+    [digest] = (await t.sink.waitForMessages(1)) as [CapturedMessage];
     // The sink has the message a moment before the worker records it as sent (and the web view shows it).
     while ((await db().delivery.count({ where: { kind: 'digest', status: 'sent' } })) === 0) {
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
   });
   afterAll(async () => {
-    await workers.close();
     connection.disconnect();
     await t.close();
-    await sink.close();
-    await deleteKeysWithPrefix(t.config.REDIS_URL, prefix);
   });
-  beforeEach(() => sink.reset());
+  beforeEach(() => t.sink.reset());
 
   const unsubscribeUrl = () => /<(http[^>]+)>/.exec(digest.header('list-unsubscribe')!)![1]!;
 
@@ -109,7 +98,7 @@ describe('links that get shared', () => {
     expect(answer.statusCode).toBe(200);
     expect(answer.body).toContain('Check your inbox');
     expect(answer.body).not.toMatch(PERSONAL);
-    const [email] = await sink.waitForMessages(1);
+    const [email] = await t.sink.waitForMessages(1);
     expect(email!.envelope.to).toEqual([ADDRESS]);
     expect(email!.subject).toBe('Your Paperboy settings link');
     managePath = linksIn(email!, PUBLIC_URL).find((link) => link.startsWith('/manage/'))!;

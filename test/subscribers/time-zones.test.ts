@@ -1,14 +1,9 @@
 // Time zones through the reader's own doors (JSON signup, signup form, manage page): a zone is stored under
 // a name the running Postgres schedules in, or refused next to its field; a known alias is never refused.
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { createLogger } from '../../src/logger.ts';
 import { scheduleDueDigests } from '../../src/modules/digests/schedule.ts';
 import { subscriberLink } from '../../src/modules/subscribers/emails.ts';
-import { startWorkers, type RunningWorkers } from '../../workers/index.ts';
-import { createMailWorker } from '../../workers/mail.worker.ts';
-import { openTestApp, type TestApp } from '../helpers/app.ts';
-import { deleteKeysWithPrefix, uniqueQueuePrefix } from '../helpers/redis.ts';
-import { startSmtpSink, type SmtpSink } from '../helpers/smtp-sink.ts';
+import { openMailingApp, type MailingApp } from '../helpers/app.ts';
 import { linksIn, openForm, postForm, signUpWithForm } from '../helpers/subscriptions.ts';
 
 const PUBLIC_URL = 'http://paperboy.test';
@@ -18,25 +13,15 @@ const REFUSED = 'Choose a time zone from the list.';
 const UNSCHEDULABLE = ['+05:00', 'Etc/Unknown', 'Mars/Olympus_Mons'];
 
 describe('time zones a reader sends', () => {
-  let sink: SmtpSink;
-  let t: TestApp;
-  let workers: RunningWorkers;
-  const prefix = uniqueQueuePrefix();
+  let t: MailingApp;
 
   beforeAll(async () => {
-    sink = await startSmtpSink();
-    t = await openTestApp({ SMTP_URL: sink.url, QUEUE_PREFIX: prefix, PUBLIC_URL, SIGNUP_RATE_PER_IP: '1000' });
-    workers = await startWorkers(t.config, createLogger(t.config), t.database.db, [
-      createMailWorker({ reconcileEveryMs: 200 }),
-    ]);
+    t = await openMailingApp({ PUBLIC_URL });
   });
   afterAll(async () => {
-    await workers.close();
     await t.close();
-    await sink.close();
-    await deleteKeysWithPrefix(t.config.REDIS_URL, prefix);
   });
-  beforeEach(() => sink.reset());
+  beforeEach(() => t.sink.reset());
 
   const db = () => t.database.db;
   const signUpByApi = (email: string, timeZone: unknown) =>
@@ -53,7 +38,7 @@ describe('time zones a reader sends', () => {
       timeZone: 'America/Los_Angeles',
     });
 
-    const [email] = await sink.waitForMessages(1);
+    const [email] = await t.sink.waitForMessages(1);
     expect(email!.text).toContain('every day at 07:00 (America/Los_Angeles)');
     const [confirmPath] = linksIn(email!, PUBLIC_URL);
     const confirmed = await postForm(t.app, confirmPath!, await openForm(t.app, confirmPath!), {});
