@@ -87,7 +87,7 @@ export const createDeliveryWorker =
             { err: error, queue: spec.queue, jobId: job.id, pauseMs: servicePauseMs },
             'ALERT: the mail server refuses or cannot be reached; sending is paused and will be retried',
           );
-          await worker.rateLimit(servicePauseMs);
+          await queue.rateLimit(servicePauseMs);
           throw Worker.RateLimitError();
         }
       },

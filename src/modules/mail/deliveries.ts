@@ -73,33 +73,29 @@ export async function startSending(
   message: { to: string; paperIds: string[] | undefined },
   leaseMs: number = LEASE_MS,
 ): Promise<true | SendRefusal> {
-  const rows = await db.$queryRawUnsafe<{ sendable: boolean }[]>(
-    `WITH target AS (
-       SELECT d.id, EXISTS (
-                SELECT 1 FROM subscriber s
-                 WHERE s.id = d.subscriber_id AND ${EMAIL_KINDS[delivery.kind].sendableReader}
-                   AND NOT EXISTS (SELECT 1 FROM suppression x WHERE x.address_hash = $5)
-              ) AS sendable
-         FROM delivery d
-        WHERE d.id = $1::uuid AND d.status = 'sending' AND d.attempts = $2
-          FOR UPDATE
-     )
-     UPDATE delivery d
-        SET lease_until = CASE WHEN t.sendable THEN now() + $3::int * interval '1 millisecond' END,
-            status = CASE WHEN t.sendable THEN d.status ELSE 'skipped' END,
-            last_error = CASE WHEN t.sendable THEN d.last_error
-                              ELSE 'the reader unsubscribed, paused or was suppressed before it went out' END,
-            paper_ids = CASE WHEN t.sendable AND $4::text[] IS NOT NULL THEN $4::text[] ELSE d.paper_ids END,
-            updated_at = now()
-       FROM target t
-      WHERE d.id = t.id
-     RETURNING t.sendable`,
-    delivery.id,
-    delivery.attempts,
-    leaseMs,
-    message.paperIds ?? null,
-    addressHash(message.to),
-  );
+  const paperIds = message.paperIds ?? null;
+  const rows = await db.$queryRaw<{ sendable: boolean }[]>`
+    WITH target AS (
+      SELECT d.id, EXISTS (
+               SELECT 1 FROM subscriber s
+                WHERE s.id = d.subscriber_id AND ${Prisma.raw(EMAIL_KINDS[delivery.kind].sendableReader)}
+                  AND NOT EXISTS (SELECT 1 FROM suppression x WHERE x.address_hash = ${addressHash(message.to)})
+             ) AS sendable
+        FROM delivery d
+       WHERE d.id = ${delivery.id}::uuid AND d.status = 'sending' AND d.attempts = ${delivery.attempts}
+         FOR UPDATE
+    )
+    UPDATE delivery d
+       SET lease_until = CASE WHEN t.sendable THEN ${leaseEnd(leaseMs)} END,
+           status = CASE WHEN t.sendable THEN d.status ELSE 'skipped' END,
+           last_error = CASE WHEN t.sendable THEN d.last_error
+                             ELSE 'the reader unsubscribed, paused or was suppressed before it went out' END,
+           paper_ids = CASE WHEN t.sendable AND ${paperIds}::text[] IS NOT NULL THEN ${paperIds}::text[]
+                            ELSE d.paper_ids END,
+           updated_at = now()
+      FROM target t
+     WHERE d.id = t.id
+    RETURNING t.sendable`;
   if (!rows[0]) return 'claim-lost';
   return rows[0].sendable ? true : 'reader-gone';
 }

@@ -60,9 +60,10 @@ export class DeliveryBusyError extends Error {
  * Sends a delivery if no one else has it. A failure that may pass (4xx, network, authentication) puts the
  * delivery back and rethrows, so the queue retries it with backoff; a 5xx for the recipient is final.
  *
- * The one window nobody can close: the server accepted the message and the process died (or Postgres stayed
- * away for the rest of the lease) before `markSent`. The lease then runs out and the delivery is sent again, with the same Message-ID, so the
- * receiving side can drop the duplicate. We prefer that to marking it "unknown" and maybe losing it.
+ * The one window nobody can close: the server accepted the message and the process died (or Postgres
+ * stayed away for the rest of the lease) before `markSent`. The lease then runs out and the delivery is
+ * sent again, with the same Message-ID, so the receiving side can drop the duplicate. We prefer that to
+ * marking it "unknown" and maybe losing it.
  */
 export async function sendDelivery(deps: SendDeps, deliveryId: string): Promise<SendResult> {
   const leaseMs = deps.leaseMs ?? LEASE_MS;
