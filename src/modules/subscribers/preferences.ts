@@ -1,6 +1,7 @@
 // What a reader can choose, validated the same way for the form, the JSON API and the manage page.
 import { z } from 'zod';
 import { isOneLine, isPlainText } from '../../text.ts';
+import { icuZone } from './time-zones.ts';
 
 export const FREQUENCIES = ['daily', 'weekdays', 'weekly'] as const;
 export const WEEKDAYS = ['Monday', 'Tuesday', 'Wednesday', 'Thursday', 'Friday', 'Saturday', 'Sunday'] as const;
@@ -10,14 +11,7 @@ export const TIME_ZONE_REFUSED = 'Choose a time zone from the list.';
  * A zone Intl knows, aliases included. Only the first check: whether Postgres can schedule in it is
  * known only to the running server, so the handlers look the zone up in its catalogue (time-zones.ts) next.
  */
-function isTimeZone(zone: string): boolean {
-  try {
-    new Intl.DateTimeFormat('en', { timeZone: zone });
-    return true;
-  } catch {
-    return false;
-  }
-}
+const isTimeZone = (zone: string) => icuZone(zone) !== undefined;
 
 /** Form fields arrive as strings, one value or several; JSON arrives typed. Both are accepted. */
 const many = <T extends z.ZodType>(item: T) =>

@@ -12,7 +12,7 @@ export interface TimeZoneCatalogue {
 }
 
 /** ICU's canonical id for a zone (Asia/Kolkata → Asia/Calcutta, US/Pacific-New → America/Los_Angeles), if Intl knows it. */
-function icuZone(zone: string): string | undefined {
+export function icuZone(zone: string): string | undefined {
   try {
     return new Intl.DateTimeFormat('en', { timeZone: zone }).resolvedOptions().timeZone;
   } catch {
