@@ -57,8 +57,11 @@ describe('a mail server that fails', () => {
     await sink.waitForMessages(40, 60_000);
 
     const cutAt = Date.now();
+    // A 550 answered just before the cut may still be being recorded as the outage starts, so the
+    // failures the outage may end with are bounded by the 550s the server wrote before it, not by a
+    // count read after it (that read raced the worker's write).
+    const refusedBeforeCut = sink.refused.filter((r) => r.code >= 500).length;
     await proxy.down();
-    const failedAtOutage = (await statuses(t.database)).failed ?? 0;
     const outageEnds = Date.now() + OUTAGE_MS;
     while (Date.now() < outageEnds) {
       // Nothing is blamed on readers while the server is away: the only failures are the 550s.
@@ -69,7 +72,7 @@ describe('a mail server that fails', () => {
       expect(failed.map((d) => d.subscriber.email).filter((e) => !unknown.map(readerEmail).includes(e))).toEqual([]);
       await new Promise((resolve) => setTimeout(resolve, 500));
     }
-    expect((await statuses(t.database)).failed ?? 0).toBe(failedAtOutage);
+    expect((await statuses(t.database)).failed ?? 0).toBeLessThanOrEqual(refusedBeforeCut);
     await proxy.up();
 
     await waitUntilSettled(t);

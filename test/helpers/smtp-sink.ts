@@ -35,6 +35,8 @@ export interface SmtpSink {
   url: string;
   /** Accepted messages in acceptance order; reset() empties this same array. */
   messages: CapturedMessage[];
+  /** Recipients refused with an injected reply (failRecipient), in the order the replies were written. */
+  refused: { address: string; code: number }[];
   waitForMessages(count: number, timeoutMs?: number): Promise<CapturedMessage[]>;
   /** Applies to every RCPT TO for the address (case-insensitive) until clearFailures(), or to the next `times`. */
   failRecipient(address: string, failure: SinkFailure, times?: number): void;
@@ -59,6 +61,7 @@ const NO_REPLY = Symbol('no reply');
 
 export async function startSmtpSink(options: SmtpSinkOptions = {}): Promise<SmtpSink> {
   const messages: CapturedMessage[] = [];
+  const refused: { address: string; code: number }[] = [];
   const recipientFailures = new Map<string, { failure: SinkFailure; times: number }>();
   const pendingFailures: SinkFailure[] = [];
   const listeners = new Set<(message: CapturedMessage) => void>();
@@ -116,7 +119,9 @@ export async function startSmtpSink(options: SmtpSinkOptions = {}): Promise<Smtp
       const entry = recipientFailures.get(key);
       if (entry && --entry.times <= 0) recipientFailures.delete(key);
       apply(entry?.failure, session).then((outcome) => {
-        if (outcome !== NO_REPLY) callback(outcome);
+        if (outcome === NO_REPLY) return;
+        if (outcome && entry?.failure.type === 'reply') refused.push({ address: key, code: entry.failure.code });
+        callback(outcome);
       }, callback);
     },
     onData(stream, session, callback) {
@@ -171,6 +176,7 @@ export async function startSmtpSink(options: SmtpSinkOptions = {}): Promise<Smtp
     port: address.port,
     url: `smtp://127.0.0.1:${address.port}`,
     messages,
+    refused,
     waitForMessages(count, timeoutMs = 10_000) {
       if (messages.length >= count) return Promise.resolve([...messages]);
       return new Promise((resolve, reject) => {
@@ -196,6 +202,7 @@ export async function startSmtpSink(options: SmtpSinkOptions = {}): Promise<Smtp
     onAccepted,
     reset() {
       messages.length = 0;
+      refused.length = 0;
       clearFailures();
     },
     close() {
