@@ -89,6 +89,10 @@ export const SOFT_BOUNCE_DEFAULTS = { SOFT_BOUNCE_LIMIT: 3, SOFT_BOUNCE_WINDOW_D
 /** DELIVERY_LEASE_SECONDS when unset; also the lease of code called without a configuration (tests, CLI). */
 export const DEFAULT_LEASE_SECONDS = 120;
 
+/** DIGEST_PAGE_SIZE when unset, and the most deliveries one job may carry. */
+export const DEFAULT_PAGE_SIZE = 100;
+export const MAX_PAGE_SIZE = 1_000;
+
 const schema = z.object({
   NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
   DATABASE_URL: url(['postgres:', 'postgresql:'], 'postgresql://postgres@127.0.0.1:5432/paperboy').default(
@@ -230,7 +234,18 @@ const schema = z.object({
   MAIL_OUTAGE_PAUSE_MS: positiveInt(60_000),
   /** How often each worker re-queues unsent deliveries from Postgres (Redis may have lost them). */
   RECONCILE_INTERVAL_MS: positiveInt(120_000),
+  /** Digest messages one worker process has in conversation with the mail server at once (its SMTP connections). */
   WORKER_CONCURRENCY: positiveInt(8),
+  /**
+   * Digest deliveries per job: claimed, composed and started in one statement each, then sent and recorded
+   * one by one. Bigger pages cost Postgres less per digest; a page is what one worker holds at a time.
+   */
+  DIGEST_PAGE_SIZE: z.coerce
+    .number()
+    .int()
+    .min(1, { message: 'must be at least 1' })
+    .max(MAX_PAGE_SIZE, { message: `must be at most ${MAX_PAGE_SIZE}` })
+    .default(DEFAULT_PAGE_SIZE),
   SEND_RATE_PER_SECOND: positiveInt(50),
   SHUTDOWN_TIMEOUT_MS: positiveInt(25_000),
   /** The whole request, headers and body, must arrive within this; a client that trickles it gets a 408. */

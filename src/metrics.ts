@@ -83,7 +83,7 @@ export const emailsBounced = new Counter({
 
 export const digestBuildDuration = new Histogram({
   name: 'paperboy_digest_build_duration_seconds',
-  help: 'Time to choose the papers for one digest and render its email.',
+  help: 'Time to choose the papers of one page of digests and render their emails.',
   buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
   registers: [registry],
 });

@@ -1,11 +1,13 @@
-// The worker behind both delivery queues (mail and digest): claim, compose, send, record; plus the
-// reconciler that rebuilds the queue from Postgres at start and every few minutes.
+// The worker behind both delivery queues (mail and digest): each job a page of deliveries to claim,
+// compose, send and record; plus the reconciler that rebuilds the queue from Postgres at start and every
+// few minutes.
+import { setTimeout as delay } from 'node:timers/promises';
 import { DelayedError, Worker, type Job } from 'bullmq';
 import type { Config } from '../src/config.ts';
 import type { Database } from '../src/db/client.ts';
 import type { ClaimedDelivery } from '../src/modules/mail/deliveries.ts';
 import { reconcileDeliveries } from '../src/modules/mail/reconcile.ts';
-import { sendDelivery, type Composed, type SendDeps } from '../src/modules/mail/send.ts';
+import { sendDeliveries, type Composed, type SendDeps } from '../src/modules/mail/send.ts';
 import { EMAIL_KINDS, kindsOn, type EmailKind } from '../src/modules/mail/kinds.ts';
 import { createSendRate } from '../src/modules/mail/send-rate.ts';
 import { compileEmailTemplates, type EmailTemplates } from '../src/modules/mail/templates.ts';
@@ -18,8 +20,17 @@ import type { WorkerFactory } from '../src/queues/worker.ts';
 /** A delivery queue's worker: which kinds it sends, their send class and staleness, come from kinds.ts. */
 export interface DeliveryWorkerSpec {
   queue: EmailKind['queue'];
-  concurrency: (config: Config) => number;
-  compose: (db: Database, config: Config, templates: EmailTemplates, delivery: ClaimedDelivery) => Promise<Composed>;
+  /** Jobs (pages) one process works on at once. */
+  concurrency: number;
+  /** SMTP connections of the process; also the messages of one page in conversation at once. */
+  connections: (config: Config) => number;
+  /** The messages for a page of claimed deliveries, one per delivery in order. */
+  compose: (
+    db: Database,
+    config: Config,
+    templates: EmailTemplates,
+    deliveries: ClaimedDelivery[],
+  ) => Promise<Composed[]>;
 }
 
 /** Overrides of RECONCILE_INTERVAL_MS and MAIL_OUTAGE_PAUSE_MS, for tests that run a worker in-process. */
@@ -34,9 +45,9 @@ export const createDeliveryWorker =
     const reconcileEveryMs = options.reconcileEveryMs ?? config.RECONCILE_INTERVAL_MS;
     const servicePauseMs = options.servicePauseMs ?? config.MAIL_OUTAGE_PAUSE_MS;
     const leaseMs = config.DELIVERY_LEASE_SECONDS * 1000;
-    const concurrency = spec.concurrency(config);
+    const connections = spec.connections(config);
     const templates = await compileEmailTemplates();
-    const mailer = createMailer(config, logger, { maxConnections: concurrency });
+    const mailer = createMailer(config, logger, { maxConnections: connections });
     const queue = createQueue<DeliveryJob>(spec.queue, queues);
     const sendRate = createSendRate(queues.connection, queues.prefix, config.SEND_RATE_PER_SECOND);
     // Every kind on one queue shares its place in the send rate (kinds.ts keeps them so).
@@ -53,28 +64,28 @@ export const createDeliveryWorker =
     const send: SendDeps = {
       db,
       mailer,
-      compose: (delivery) => spec.compose(db, config, templates, delivery),
+      compose: (deliveries) => spec.compose(db, config, templates, deliveries),
       onHardBounce: (address, reason) => markBounced(db, address, reason),
       leaseMs,
+      inFlight: connections,
+      // Over the installation's send rate (or yielding to transactional mail): wait for the window to end.
+      takeSendSlot: async () => {
+        for (let wait = await sendRate.take(sendClass); wait > 0; wait = await sendRate.take(sendClass)) {
+          await delay(wait);
+        }
+      },
     };
     const worker: Worker<DeliveryJob> = createWorker<DeliveryJob>(
       spec.queue,
       async (job: Job<DeliveryJob>, token?: string) => {
-        // Over the installation's send rate (or yielding to transactional mail): the job waits without
-        // using an attempt, and this queue fetches nothing until the window ends.
-        const wait = await sendRate.take(sendClass);
-        if (wait > 0) {
-          await queue.rateLimit(wait);
-          throw Worker.RateLimitError();
-        }
         try {
-          return await sendDelivery(send, deliveryJob.parse(job.data).deliveryId);
+          return await sendDeliveries(send, deliveryJob.parse(job.data).deliveryIds);
         } catch (error) {
           const retry = retryModeOf(error);
           if (retry === 'backoff') throw error;
           if (retry === 'defer') {
-            // The server closed the channel on this message (421): back in line after the first retry delay,
-            // without using an attempt (the delivery row was released), while other messages go on.
+            // The server closed the channel on a message (421): the job is back in line after the first retry
+            // delay, without using an attempt (the delivery rows were released), while other jobs go on.
             logger.warn(
               { err: error, queue: spec.queue, jobId: job.id, delayMs: config.DELIVERY_RETRY_DELAY_MS },
               'the mail server closed the channel for a message (421); it is tried again without spending an attempt',
@@ -93,7 +104,7 @@ export const createDeliveryWorker =
       },
       queues,
       {
-        concurrency,
+        concurrency: spec.concurrency,
         // The shared send rate above decides; this bound only lets BullMQ honour its pauses (rateLimit).
         limiter: { max: config.SEND_RATE_PER_SECOND, duration: 1_000 },
         // A killed worker's jobs go back to the queue about when its deliveries' leases run out.

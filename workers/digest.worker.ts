@@ -1,18 +1,22 @@
-// Digest queue: one job per reader's digest delivery, created by the scheduler.
+// Digest queue: each job a page of digest deliveries (DIGEST_PAGE_SIZE), created by the scheduler.
 import { digestBuildDuration } from '../src/metrics.ts';
-import { composeDigest } from '../src/modules/digests/compose.ts';
+import { composeDigests } from '../src/modules/digests/compose.ts';
 import { QUEUE_NAMES } from '../src/queues/index.ts';
 import { createDeliveryWorker, type DeliveryWorkerOptions } from './deliveries.ts';
+
+/** Pages one process works on at once: one is composed (Postgres, templates) while another is being sent. */
+const PAGES_AT_ONCE = 2;
 
 export const createDigestWorker = (options: DeliveryWorkerOptions = {}) =>
   createDeliveryWorker(
     {
       queue: QUEUE_NAMES.digest,
-      concurrency: (config) => config.WORKER_CONCURRENCY,
-      compose: async (db, config, templates, delivery) => {
+      concurrency: PAGES_AT_ONCE,
+      connections: (config) => config.WORKER_CONCURRENCY,
+      compose: async (db, config, templates, deliveries) => {
         const done = digestBuildDuration.startTimer();
         try {
-          return await composeDigest(db, config, templates, delivery);
+          return await composeDigests(db, config, templates, deliveries);
         } finally {
           done();
         }

@@ -1,21 +1,47 @@
-// The delivery queues: `mail` (confirmations, manage links) and `digest`, one job per Delivery row, keyed
-// by its id. Separate queues, so a big digest run never delays a confirmation.
+// The delivery queues: `mail` (confirmations, manage links) and `digest`. A job carries a page of
+// delivery ids: one for transactional mail, up to DIGEST_PAGE_SIZE for digests, so a run of 100,000
+// digests is a thousand jobs, not a hundred thousand. Separate queues, so a big digest run never delays
+// a confirmation.
 import type { Queue } from 'bullmq';
 import { z } from 'zod';
+import { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE } from '../config.ts';
 import { createQueue, QUEUE_NAMES, type QueueContext } from './index.ts';
 
-export const deliveryJob = z.object({ deliveryId: z.uuid() });
-export type DeliveryJob = z.infer<typeof deliveryJob>;
+
+export const deliveryJob = z.union([
+  z.object({ deliveryIds: z.array(z.uuid()).min(1).max(MAX_PAGE_SIZE) }),
+  // A job queued by a release before pages (one delivery per job) may still be waiting in Redis.
+  z.object({ deliveryId: z.uuid() }).transform(({ deliveryId }) => ({ deliveryIds: [deliveryId] })),
+]);
+export type DeliveryJob = z.input<typeof deliveryJob>;
+
+/**
+ * A page's job id, the same whoever queues the same page (scheduler, reconciler, admin retry), so it is
+ * queued once however often it is enqueued: a single delivery's id, or its first id and size.
+ */
+export const pageJobId = (ids: string[]) => (ids.length === 1 ? ids[0]! : `${ids[0]}+${ids.length}`);
 
 /** The backoff type of delivery jobs: the worker computes it from DELIVERY_RETRY_DELAY_MS (see below). */
 export const DELIVERY_BACKOFF = 'delivery';
 
-/** The job id is the delivery id, so a delivery is queued once however often it is enqueued. */
-export const deliveryJobOptions = (deliveryId: string) => ({
-  jobId: deliveryId,
+export const deliveryJobOptions = (jobId: string) => ({
+  jobId,
   attempts: 10,
   backoff: { type: DELIVERY_BACKOFF },
 });
+
+/** A page of deliveries as a job (ids sorted, so the same page always has the same job id). */
+export function pageJob(ids: string[]) {
+  const sorted = [...ids].sort();
+  return { name: 'send', data: { deliveryIds: sorted }, opts: deliveryJobOptions(pageJobId(sorted)) };
+}
+
+/** Pages of at most `pageSize` deliveries. */
+export function pagesOf(ids: string[], pageSize: number): string[][] {
+  const pages: string[][] = [];
+  for (let i = 0; i < ids.length; i += pageSize) pages.push(ids.slice(i, i + pageSize));
+  return pages;
+}
 
 /**
  * Exponential backoff from the worker's own DELIVERY_RETRY_DELAY_MS (10 s, 20 s, 40 s, …), so whoever
@@ -34,10 +60,12 @@ export function createDigestQueue(queues: QueueContext) {
   return createQueue<DeliveryJob>(QUEUE_NAMES.digest, queues);
 }
 
-/** Queues deliveries by id, as the scheduler hands them over a page at a time. */
-export const enqueueDeliveries = (queue: Queue<DeliveryJob>) => async (ids: string[]) => {
-  await queue.addBulk(ids.map((id) => ({ name: 'send', data: { deliveryId: id }, opts: deliveryJobOptions(id) })));
-};
+/** Queues deliveries in jobs of `pageSize` (DIGEST_PAGE_SIZE), as the scheduler hands them over. */
+export const enqueueDeliveries =
+  (queue: Queue<DeliveryJob>, pageSize: number = DEFAULT_PAGE_SIZE) =>
+  async (ids: string[]) => {
+    await queue.addBulk(pagesOf(ids, pageSize).map(pageJob));
+  };
 
 /**
  * How long a request (a signup, an admin retry) waits for Redis to queue an email. BullMQ waits for a

@@ -142,7 +142,7 @@ describe('admin deliveries API', () => {
     const digestJob = await digestQueue.getJob(digest.id);
     expect(digestJob?.data).toEqual({ deliveryId: digest.id });
     expect(await digestJob?.isWaiting()).toBe(true);
-    expect((await mailQueue.getJob(confirm.id))?.data).toEqual({ deliveryId: confirm.id });
+    expect((await mailQueue.getJob(confirm.id))?.data).toEqual({ deliveryIds: [confirm.id] });
     expect(await mailQueue.getJob(digest.id)).toBeUndefined();
     expect(await digestQueue.getJob(confirm.id)).toBeUndefined();
 

@@ -6,7 +6,7 @@ import { scheduleDueDigests } from '../../src/modules/digests/schedule.ts';
 import { ingestFeed } from '../../src/modules/papers/ingest.ts';
 import { addressHash } from '../../src/modules/subscribers/address.ts';
 import { createQueueConnection } from '../../src/queues/connection.ts';
-import { createDigestQueue, deliveryJobOptions } from '../../src/queues/deliveries.ts';
+import { createDigestQueue, deliveryJob, pageJob } from '../../src/queues/deliveries.ts';
 import { startWorkers, type RunningWorkers } from '../../workers/index.ts';
 import { createDigestWorker } from '../../workers/digest.worker.ts';
 import { testConfig } from '../helpers/config.ts';
@@ -61,14 +61,10 @@ async function setUp(count: number, smtpPort: number, options: SetUpOptions = {}
   const schedule = () =>
     scheduleDueDigests(
       database.db,
-      async (ids) =>
-        void (await queue.addBulk(
-          ids.map((id) => ({
-            name: 'send',
-            data: { deliveryId: id },
-            opts: { ...deliveryJobOptions(id), backoff: { type: 'fixed' as const, delay: 200 } },
-          })),
-        )),
+      async (ids) => {
+        const { name, data, opts } = pageJob(ids);
+        await queue.add(name, data, { ...opts, backoff: { type: 'fixed' as const, delay: 200 } });
+      },
       { cutoffHours: 12 },
     ).then((pass) => pass.created);
   const start = (logger = createLogger(config)) =>
@@ -82,12 +78,15 @@ async function setUp(count: number, smtpPort: number, options: SetUpOptions = {}
     await database.close();
     await deleteKeysWithPrefix(config.REDIS_URL, prefix);
   };
-  /** The BullMQ job of the delivery to this reader (job id = delivery id). */
+  /** The BullMQ job that carries this delivery (a page: each scheduling pass here makes one). */
+  const jobCarrying = async (deliveryId: string) =>
+    (await queue.getJobs()).find((job) => deliveryJob.parse(job.data).deliveryIds.includes(deliveryId));
+  /** The delivery to this reader, and its job. */
   const jobOf = async (email: string) => {
     const delivery = await database.db.delivery.findFirstOrThrow({ where: { subscriber: { email } } });
-    return { delivery, job: await queue.getJob(delivery.id) };
+    return { delivery, job: await jobCarrying(delivery.id) };
   };
-  return { database, config, prefix, queue, schedule, start, close, jobOf };
+  return { database, config, prefix, queue, schedule, start, close, jobOf, jobCarrying };
 }
 
 const statuses = async (database: TestDb) =>
@@ -179,7 +178,7 @@ describe('digests when the mail server closes the channel on a message (421 afte
       // The refused message was released and claimed again (its row counts both claims) ...
       expect(rows.map((d) => d.attempts).sort()).toEqual([1, 1, 2]);
       // ... but, like the others, its job completed on its first counted attempt: no retry was spent.
-      for (const row of rows) expect((await t.queue.getJob(row.id))?.attemptsMade, row.id).toBe(1);
+      for (const row of rows) expect((await t.jobCarrying(row.id))?.attemptsMade, row.id).toBe(1);
     } finally {
       await t.close(workers);
       await sink.close();
@@ -220,7 +219,7 @@ describe('digests when the relay cannot be resolved or TLS cannot be set up with
       expect((await rows()).map((d) => d.attempts)).toEqual(claimed);
       expect(await statuses(t.database)).toEqual({ pending: 3 });
       for (const row of await rows()) {
-        const job = (await t.queue.getJob(row.id))!;
+        const job = (await t.jobCarrying(row.id))!;
         expect(job.attemptsMade, row.id).toBe(0);
         expect(await job.getState()).toBe('waiting');
       }

@@ -2,7 +2,7 @@
 // commits after the worker checked the reader and before it talks to the mail server.
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createLogger } from '../../src/logger.ts';
-import { composeDigest } from '../../src/modules/digests/compose.ts';
+import { composeDigests } from '../../src/modules/digests/compose.ts';
 import { sendDelivery, type SendDeps } from '../../src/modules/mail/send.ts';
 import { compileEmailTemplates, type EmailTemplates } from '../../src/modules/mail/templates.ts';
 import { createMailer } from '../../src/modules/mail/transport.ts';
@@ -57,13 +57,15 @@ describe('leaving while a digest is being composed', () => {
     const deps: SendDeps = {
       db: t.database.db,
       mailer,
-      compose: async (delivery) => {
-        const composed = await composeDigest(t.database.db, t.config, templates, delivery);
-        if ('message' in composed) {
-          const header = (composed.message.headers as Record<string, string>)['List-Unsubscribe']!;
-          await meanwhile(/<(https:[^>]+)>/.exec(header)![1]!);
+      compose: async (deliveries) => {
+        const page = await composeDigests(t.database.db, t.config, templates, deliveries);
+        for (const composed of page) {
+          if ('message' in composed) {
+            const header = (composed.message.headers as Record<string, string>)['List-Unsubscribe']!;
+            await meanwhile(/<(https:[^>]+)>/.exec(header)![1]!);
+          }
         }
-        return composed;
+        return page;
       },
       onHardBounce: (address, reason) => markBounced(t.database.db, address, reason),
     };

@@ -1,6 +1,6 @@
 // Choosing and re-sending a digest's papers: late arrivals, sent papers, retries, stale claims.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { composeDigest } from '../../src/modules/digests/compose.ts';
+import { composeDigests } from '../../src/modules/digests/compose.ts';
 import { choosePapers } from '../../src/modules/digests/papers.ts';
 import { compileEmailTemplates } from '../../src/modules/mail/templates.ts';
 import { testConfig } from '../helpers/config.ts';
@@ -50,7 +50,7 @@ describe('digest papers and delivery claims', () => {
         attempts: 1,
       },
     });
-    await markSent(database.db, { ...delivery, paperIds: [] }, '<x@example.org>', ['2611.00030']);
+    await markSent(database.db, delivery, '<x@example.org>', ['2611.00030']);
     expect(await choosePapers(database.db, await reader(), new Date(0), new Date())).toEqual([]);
   });
 
@@ -91,7 +91,7 @@ describe('digest papers and delivery claims', () => {
       { paper: { id: '2611.00031', title: 'Newer Model Merging' }, publishedAt: new Date().toISOString() },
     ]);
     const claim = (await claimDelivery(database.db, row.id))!;
-    const composed = await composeDigest(database.db, config, templates, claim);
+    const composed = (await composeDigests(database.db, config, templates, [claim]))[0]!;
     expect('message' in composed && composed.paperIds).toEqual(['2611.00030']);
   });
 });

@@ -8,7 +8,7 @@ import fc from 'fast-check';
 import { simpleParser } from 'mailparser';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createLogger } from '../../src/logger.ts';
-import { composeDigest } from '../../src/modules/digests/compose.ts';
+import { composeDigests } from '../../src/modules/digests/compose.ts';
 import { ingestFeed } from '../../src/modules/papers/ingest.ts';
 import { claimDelivery } from '../../src/modules/mail/deliveries.ts';
 import { compileEmailTemplates } from '../../src/modules/mail/templates.ts';
@@ -367,7 +367,7 @@ describe('digests the builder refuses nothing of', () => {
     });
     const config = testConfig({ DATABASE_URL: database.url, PUBLIC_URL: 'https://papers.example.org' });
     const claim = await claimDelivery(database.db, reader.deliveries[0]!.id);
-    const composed = await composeDigest(database.db, config, await compileEmailTemplates(), claim!);
+    const composed = (await composeDigests(database.db, config, await compileEmailTemplates(), [claim!]))[0]!;
     if (!('message' in composed)) throw new Error(`expected a digest, got: ${composed.skip}`);
     expect(composed.message.subject).toBe('1 trending paper: merging Bcc: evil@attacker.example');
     const parsed = await simpleParser(buildMessage(composed.message).raw);

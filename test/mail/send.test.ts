@@ -6,7 +6,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createLogger } from '../../src/logger.ts';
 import { claimDelivery, messageIdFor } from '../../src/modules/mail/deliveries.ts';
-import { DeliveryBusyError, sendDelivery, type SendDeps } from '../../src/modules/mail/send.ts';
+import { composeEach, DeliveryBusyError, sendDelivery, type SendDeps } from '../../src/modules/mail/send.ts';
 import { compileEmailTemplates } from '../../src/modules/mail/templates.ts';
 import { classifySendFailure, createMailer } from '../../src/modules/mail/transport.ts';
 import { addressHash } from '../../src/modules/subscribers/address.ts';
@@ -36,7 +36,7 @@ describe('sending a delivery', () => {
     deps = {
       db: database.db,
       mailer: createMailer(config(), createLogger(config())),
-      compose: (delivery) => subscriptionEmail(database.db, config(), templates, delivery),
+      compose: composeEach((delivery) => subscriptionEmail(database.db, config(), templates, delivery)),
       onHardBounce: (address, reason) => markBounced(database.db, address, reason),
     };
   });
@@ -120,8 +120,8 @@ describe('sending a delivery', () => {
     const { id } = await newDelivery();
     // A worker claims, sends, and dies before markSent: the sink has the message, the row says "sending".
     const claim = (await claimDelivery(database.db, id))!;
-    const composed = await deps.compose(claim);
-    if (!('message' in composed)) throw new Error('expected a message');
+    const [composed] = await deps.compose([claim]);
+    if (!composed || !('message' in composed)) throw new Error('expected a message');
     await deps.mailer.send(composed.message);
     await database.db.delivery.update({ where: { id }, data: { leaseUntil: new Date(Date.now() - 1) } });
     // The documented policy: once the lease runs out, it is sent again under the same Message-ID.
@@ -136,11 +136,11 @@ describe('sending a delivery', () => {
     let other: Awaited<ReturnType<typeof claimDelivery>> = null;
     const slow: SendDeps = {
       ...deps,
-      compose: async (delivery) => {
+      compose: async (deliveries) => {
         // While this worker composes, its lease runs out and another worker claims the delivery.
         await database.db.delivery.update({ where: { id }, data: { leaseUntil: new Date(Date.now() - 1) } });
         other = await claimDelivery(database.db, id);
-        return deps.compose(delivery);
+        return deps.compose(deliveries);
       },
     };
     expect(await sendDelivery(slow, id)).toBe('not-claimed');

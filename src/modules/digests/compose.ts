@@ -1,18 +1,16 @@
 // A reader's digest email: the chosen papers, the "why" of each, and every link a reader may need.
 import type { Config } from '../../config.ts';
 import type { Database } from '../../db/client.ts';
-import type { ClaimedDelivery } from '../mail/deliveries.ts';
-import { messageIdFor } from '../mail/deliveries.ts';
+import { messageIdFor, previousDigestAt, sentDigest, type ClaimedDelivery } from '../mail/deliveries.ts';
 import type { Composed } from '../mail/send.ts';
 import { renderEmail, type EmailTemplates } from '../mail/templates.ts';
-import { addressHash } from '../subscribers/address.ts';
 import { subscriberLink } from '../subscribers/emails.ts';
 import { httpUrl } from '../papers/normalize.ts';
 import { escapeXml } from '../papers/feeds.ts';
 import { paperUrl } from '../papers/ranking.ts';
 import { cleanText } from '../../text.ts';
 import { isPastCutoff, lateReason } from './cutoff.ts';
-import { choosePapers, digestWindowStart, type ChosenPaper } from './papers.ts';
+import { choosePapers, choosePapersFor, digestWindowStart, type ChosenPaper } from './papers.ts';
 
 type DigestConfig = Pick<
   Config,
@@ -35,15 +33,23 @@ function subjectFor(papers: ChosenPaper[]): string {
   return `${papers.length} trending paper${papers.length === 1 ? '' : 's'}: ${topics.join(', ')}`;
 }
 
-type Reader = NonNullable<Awaited<ReturnType<typeof loadReader>>>;
+/** What a digest's links and date need from its reader. */
+interface LinkReader {
+  id: string;
+  tokenVersion: number;
+  timeZone: string;
+  topics: { id: number; name: string }[];
+}
 
-const loadReader = (db: Database, id: string) =>
-  db.subscriber.findUnique({
+const loadReader = async (db: Database, id: string) => {
+  const reader = await db.subscriber.findUnique({
     where: { id },
     include: {
       topics: { include: { topic: { select: { id: true, name: true } } }, orderBy: { topic: { name: 'asc' } } },
     },
   });
+  return reader && { ...reader, topics: reader.topics.map(({ topic }) => topic) };
+};
 
 export interface BuiltDigest {
   subject: string;
@@ -65,10 +71,10 @@ function dayFormat(timeZone: string): Intl.DateTimeFormat {
 }
 
 /** The reader's own links: settings, unsubscribe (all, or one topic) and this digest's web view. */
-function readerLinks(config: DigestConfig, reader: Reader, deliveryId: string | undefined) {
+function readerLinks(config: DigestConfig, reader: LinkReader, deliveryId: string | undefined) {
   const manageUrl = subscriberLink(config, reader, 'manage');
   const unsubscribeUrl = subscriberLink(config, reader, 'unsubscribe');
-  const topicUnsubscribes = reader.topics.map(({ topic }) => ({
+  const topicUnsubscribes = reader.topics.map((topic) => ({
     name: topic.name,
     url: subscriberLink(config, reader, 'unsubscribe', { topicId: topic.id }),
   }));
@@ -101,29 +107,25 @@ function sharedLinks(config: DigestConfig) {
   };
 }
 
-/** The reader's next digest as it would be sent now, or null when no new paper matches. Records nothing. */
-export async function buildDigest(
-  db: Database,
+/**
+ * A digest of these papers for this reader, as HTML and text: no database. `shared` is the web view,
+ * which carries none of the reader's own links; `deliveryId` gives the email its web-view link.
+ */
+function renderDigest(
   config: DigestConfig,
   templates: EmailTemplates,
-  reader: Reader,
-  now: Date = new Date(),
-  /**
-   * The delivery this digest is (for its web-view link); to re-create a sent one, its papers; `shared` for
-   * the web view, which carries none of the reader's own links.
-   */
-  sent: { deliveryId?: string; paperIds?: string[]; shared?: boolean } = {},
-): Promise<BuiltDigest | null> {
-  const papers = await choosePapers(db, reader, await digestWindowStart(db, reader, now), now, sent.paperIds);
-  if (papers.length === 0) return null;
+  reader: LinkReader,
+  papers: ChosenPaper[],
+  now: Date,
+  sent: { deliveryId?: string; shared?: boolean },
+): BuiltDigest {
   const links = sent.shared ? sharedLinks(config) : readerLinks(config, reader, sent.deliveryId);
   const subject = subjectFor(papers);
-  const date = dayFormat(reader.timeZone).format(now);
   const { html, text } = renderEmail(templates, 'digest', {
     subject,
     preview: papers[0]!.title,
     footer: links.footer,
-    date,
+    date: dayFormat(reader.timeZone).format(now),
     count: papers.length,
     plural: papers.length !== 1,
     papers: papers.map((paper) => ({
@@ -139,8 +141,7 @@ export async function buildDigest(
     webViewUrl: links.webViewUrl,
     topicUnsubscribes: links.topicUnsubscribes,
   });
-  const { unsubscribeUrl } = links;
-  return { subject, html, text, unsubscribeUrl, paperIds: papers.map((paper) => paper.id) };
+  return { subject, html, text, unsubscribeUrl: links.unsubscribeUrl, paperIds: papers.map((paper) => paper.id) };
 }
 
 /** `paperboy digest:preview` and the admin preview: the next digest's HTML, nothing sent or recorded. */
@@ -149,54 +150,87 @@ export async function previewDigest(
   config: DigestConfig,
   templates: EmailTemplates,
   subscriberId: string,
-) {
+  now: Date = new Date(),
+): Promise<BuiltDigest | null> {
   const reader = await loadReader(db, subscriberId);
-  return reader ? buildDigest(db, config, templates, reader) : null;
+  if (!reader) return null;
+  const since = digestWindowStart(reader, await previousDigestAt(db, subscriberId), now);
+  const papers = await choosePapers(db, reader, since, now);
+  return papers.length ? renderDigest(config, templates, reader, papers, now, {}) : null;
 }
 
-/** The message for a claimed digest delivery, or why it must not go out. */
-export async function composeDigest(
+/** Why a claimed digest must not go out after all, before any paper is chosen; null to go on. */
+function skipReason(config: DigestConfig, delivery: ClaimedDelivery, now: Date): string | null {
+  if (isPastCutoff(config, delivery.dueAt, now)) return lateReason(config);
+  const { reader } = delivery;
+  if (!reader) return 'the subscriber no longer exists';
+  if (reader.status !== 'active' || reader.pausedAt) return `the subscriber is ${reader.pausedAt ? 'paused' : reader.status}`;
+  if (reader.suppressed) return 'the address is suppressed';
+  return null;
+}
+
+/**
+ * The messages for a page of claimed digest deliveries, one per delivery in order (or why it must not go
+ * out): the papers of the whole page are chosen in two statements, then each email is filled in. A
+ * retry re-sends the papers chosen the first time (same Message-ID, same content).
+ */
+export async function composeDigests(
   db: Database,
   config: DigestConfig,
   templates: EmailTemplates,
-  delivery: ClaimedDelivery,
+  deliveries: ClaimedDelivery[],
   now: Date = new Date(),
-): Promise<Composed> {
-  if (isPastCutoff(config, delivery.dueAt, now)) return { skip: lateReason(config) };
-  const reader = await loadReader(db, delivery.subscriberId);
-  if (!reader) return { skip: 'the subscriber no longer exists' };
-  if (reader.status !== 'active' || reader.pausedAt)
-    return { skip: `the subscriber is ${reader.pausedAt ? 'paused' : reader.status}` };
-  if (await db.suppression.findUnique({ where: { addressHash: addressHash(reader.email) } })) {
-    return { skip: 'the address is suppressed' };
-  }
-  // A retry re-sends the papers chosen the first time (same Message-ID, same content).
-  const digest = await buildDigest(db, config, templates, reader, now, {
-    deliveryId: delivery.id,
-    ...(delivery.paperIds.length ? { paperIds: delivery.paperIds } : {}),
+): Promise<Composed[]> {
+  const composed: (Composed | undefined)[] = deliveries.map((delivery) => {
+    const skip = skipReason(config, delivery, now);
+    return skip ? { skip } : undefined;
   });
-  if (!digest) return { skip: 'no new papers match' };
+  const sendable = deliveries.flatMap((delivery, k) =>
+    composed[k] || !delivery.reader ? [] : [{ k, delivery, reader: delivery.reader }],
+  );
+  const papers = await choosePapersFor(
+    db,
+    sendable.map(({ delivery, reader }) => {
+      const digestReader = { ...reader, id: delivery.subscriberId };
+      return delivery.paperIds.length
+        ? { reader: digestReader, resend: delivery.paperIds }
+        : { reader: digestReader, since: digestWindowStart(reader, reader.previousDigestAt, now) };
+    }),
+    now,
+  );
   const host = new URL(config.PUBLIC_URL).hostname;
-  return {
-    paperIds: digest.paperIds,
-    message: {
-      messageId: messageIdFor(delivery.id, config.PUBLIC_URL),
-      from: config.MAIL_FROM,
-      ...(config.MAIL_REPLY_TO ? { replyTo: config.MAIL_REPLY_TO } : {}),
-      to: reader.email,
-      subject: digest.subject,
-      html: digest.html,
-      text: digest.text,
-      headers: {
-        // One header with both ways out (RFC 2369), and the one-click POST (RFC 8058).
-        'List-Unsubscribe': `<${digest.unsubscribeUrl}>, <mailto:unsubscribe@${host}?subject=unsubscribe>`,
-        'List-Unsubscribe-Post': 'List-Unsubscribe=One-Click',
-        'List-Id': `Paperboy digest <digest.${host}>`,
-        'Auto-Submitted': 'auto-generated',
-        Precedence: 'bulk',
+  sendable.forEach(({ k, delivery, reader }, i) => {
+    const chosen = papers[i]!;
+    if (chosen.length === 0) {
+      composed[k] = { skip: 'no new papers match' };
+      return;
+    }
+    const digest = renderDigest(config, templates, { ...reader, id: delivery.subscriberId }, chosen, now, {
+      deliveryId: delivery.id,
+    });
+    composed[k] = {
+      paperIds: digest.paperIds,
+      message: {
+        messageId: messageIdFor(delivery.id, config.PUBLIC_URL),
+        from: config.MAIL_FROM,
+        ...(config.MAIL_REPLY_TO ? { replyTo: config.MAIL_REPLY_TO } : {}),
+        to: reader.email,
+        subject: digest.subject,
+        html: digest.html,
+        text: digest.text,
+        headers: {
+          // One header with both ways out (RFC 2369), and the one-click POST (RFC 8058).
+          'List-Unsubscribe': `<${digest.unsubscribeUrl}>, <mailto:unsubscribe@${host}?subject=unsubscribe>`,
+          'List-Unsubscribe-Post': 'List-Unsubscribe=One-Click',
+          'List-Id': `Paperboy digest <digest.${host}>`,
+          'Auto-Submitted': 'auto-generated',
+          Precedence: 'bulk',
+        },
       },
-    },
-  };
+    };
+  });
+  // Every slot is filled: skipped before choosing, or composed above.
+  return composed as Composed[];
 }
 
 /** The web view of a sent digest (`GET /digest/<token>`): the same email, re-created from its papers. */
@@ -207,12 +241,11 @@ export async function webViewOf(
   subscriberId: string,
   deliveryId: string,
 ) {
-  const delivery = await db.delivery.findUnique({ where: { id: deliveryId } });
-  if (!delivery || delivery.subscriberId !== subscriberId || delivery.status !== 'sent') return null;
+  const delivery = await sentDigest(db, deliveryId);
+  if (!delivery || delivery.subscriberId !== subscriberId) return null;
   const reader = await loadReader(db, subscriberId);
   if (!reader) return null;
-  return buildDigest(db, config, templates, reader, delivery.sentAt ?? new Date(), {
-    paperIds: delivery.paperIds,
-    shared: true,
-  });
+  const at = delivery.sentAt;
+  const papers = await choosePapers(db, reader, at, at, delivery.paperIds);
+  return papers.length ? renderDigest(config, templates, reader, papers, at, { shared: true }) : null;
 }

@@ -1,8 +1,8 @@
-// Choosing a reader's papers: listed since their previous digest, matching their topics or own keywords,
+// Choosing readers' papers: listed since their previous digest, matching their topics or own keywords,
 // minus exclusions and anything already sent to them, ranked by the shared score, capped at their max.
-import type { Database } from '../../db/client.ts';
-import { Prisma } from '../../generated/prisma/client.ts';
-import { matchKeywords } from '../topics/matching.ts';
+// A page of readers is chosen for at once: one statement finds every reader's candidates with their
+// best topic, best keyword, exclusion and score, and one more loads the chosen papers' cards.
+import { sqlPool, type Database } from '../../db/client.ts';
 
 export interface ChosenPaper {
   id: string;
@@ -29,19 +29,113 @@ export interface DigestReader {
 const LISTED_WITHIN_DAYS = 8;
 
 /** Where the window of a reader's next digest starts: their previous digest, or a day (a week) back. */
-export async function digestWindowStart(db: Database, reader: DigestReader, now: Date): Promise<Date> {
-  const previous = await db.delivery.findFirst({
-    where: { subscriberId: reader.id, kind: 'digest', status: 'sent' },
-    orderBy: { sentAt: 'desc' },
-    select: { sentAt: true },
+export function digestWindowStart(reader: Pick<DigestReader, 'frequency'>, previousDigestAt: Date | null, now: Date) {
+  return previousDigestAt ?? new Date(now.getTime() - (reader.frequency === 'weekly' ? 7 : 1) * 86_400_000);
+}
+
+/** Whose papers to choose: fresh ones `since` a time, or (`resend`) those of a digest already sent, in its order. */
+export type PaperRequest = { reader: DigestReader; since: Date } | { reader: DigestReader; resend: string[] };
+
+// For each reader `r.i`: the candidates (new to Paperboy since their previous digest, as a feed may deliver
+// a paper dated earlier than it arrives; listed recently, so an arXiv import of old papers floods no one;
+// never sent to them), or the papers of the digest being re-sent; each with the best of the reader's
+// topics it matches, the best of their keywords (by the topic rule: `paper_matches`), whether one of
+// their exclusions matches, and the shared ranking (SQL `paper_rank`) for the relevance that wins.
+const CANDIDATES = `
+  WITH r AS MATERIALIZED (
+    SELECT * FROM jsonb_to_recordset($1::jsonb)
+             AS r(i int, subscriber uuid, since timestamptz, include text[], exclude text[], resend text[])
+  ), p AS MATERIALIZED (
+    SELECT id, search, upvotes, listed_at, created_at FROM paper
+     WHERE withdrawn_at IS NULL AND hidden_at IS NULL
+       AND ((created_at > (SELECT min(since) FROM r) AND created_at <= $2 AND listed_at > $3)
+            OR id = ANY(ARRAY(SELECT unnest(resend) FROM r)))
+  ), pairs AS (
+    SELECT r.i, r.subscriber, r.resend, p.id, p.search, p.upvotes, p.listed_at
+      FROM r JOIN p ON CASE WHEN r.resend IS NULL
+                            THEN p.created_at > r.since AND p.created_at <= $2 AND p.listed_at > $3
+                                 AND NOT EXISTS (SELECT 1 FROM sent_paper sp
+                                                  WHERE sp.subscriber_id = r.subscriber AND sp.paper_id = p.id)
+                            ELSE p.id = ANY(r.resend) END
+  ), inc AS MATERIALIZED (
+    SELECT r.i, k.keyword, websearch_to_tsquery('english', k.keyword) AS q FROM r, unnest(r.include) AS k(keyword)
+  ), exc AS MATERIALIZED (
+    SELECT r.i, websearch_to_tsquery('english', k.keyword) AS q FROM r, unnest(r.exclude) AS k(keyword)
+  ), scored AS (
+    SELECT pr.i, pr.id, pr.resend IS NOT NULL AS resend, pr.upvotes, pr.listed_at,
+           topic.name AS topic, coalesce(topic.score, 0) AS topic_score, kw.keyword, kw.score AS keyword_score,
+           EXISTS (SELECT 1 FROM exc WHERE exc.i = pr.i AND paper_matches(pr.search, exc.q)) AS excluded
+      FROM pairs pr
+      LEFT JOIN LATERAL (
+        SELECT t.name, pt.score FROM paper_topic pt
+          JOIN subscriber_topic st ON st.topic_id = pt.topic_id AND st.subscriber_id = pr.subscriber
+          JOIN topic t ON t.id = pt.topic_id
+         WHERE pt.paper_id = pr.id ORDER BY pt.score DESC LIMIT 1
+      ) topic ON true
+      LEFT JOIN LATERAL (
+        SELECT inc.keyword, paper_relevance(pr.search, inc.q) AS score FROM inc
+         WHERE inc.i = pr.i AND paper_matches(pr.search, inc.q)
+         ORDER BY score DESC, inc.keyword LIMIT 1
+      ) kw ON true
+  ), judged AS (
+    SELECT *, keyword IS NOT NULL AND (topic IS NULL OR keyword_score > topic_score) AS by_keyword FROM scored
+     -- A sent digest is shown as it was: its papers stay even if the reader's choices changed since.
+     WHERE resend OR NOT (excluded OR (topic IS NULL AND keyword IS NULL))
+  )
+  SELECT i, id,
+         CASE WHEN by_keyword THEN 'your keyword ' || keyword ELSE coalesce(topic, 'trending') END AS why,
+         paper_rank((CASE WHEN by_keyword THEN keyword_score ELSE topic_score END)::real, upvotes, listed_at, $2) AS score
+    FROM judged`;
+
+const CARDS = `
+  SELECT id, title, abstract, ai_summary AS "aiSummary", authors, github_url AS "githubUrl", source::text AS source
+    FROM paper WHERE id = ANY($1::text[])`;
+
+type Card = Omit<ChosenPaper, 'why' | 'score'>;
+
+/**
+ * Each request's papers, in request order: two statements for any number of readers. Fresh papers are
+ * ranked (best first, ties by id) and cut at the reader's maximum; a re-sent digest keeps its order.
+ */
+export async function choosePapersFor(db: Database, requests: PaperRequest[], now: Date): Promise<ChosenPaper[][]> {
+  if (requests.length === 0) return [];
+  const pool = sqlPool(db);
+  const readers = requests.map((request, i) => ({
+    i,
+    subscriber: request.reader.id,
+    since: 'since' in request ? request.since : now,
+    include: request.reader.includeKeywords,
+    exclude: request.reader.excludeKeywords,
+    resend: 'resend' in request ? request.resend : null,
+  }));
+  const listedAfter = new Date(now.getTime() - LISTED_WITHIN_DAYS * 86_400_000);
+  const { rows } = await pool.query<{ i: number; id: string; why: string; score: number }>({
+    name: 'digest-candidates',
+    text: CANDIDATES,
+    values: [JSON.stringify(readers), now, listedAfter],
   });
-  const fallback = new Date(now.getTime() - (reader.frequency === 'weekly' ? 7 : 1) * 86_400_000);
-  return previous?.sentAt ?? fallback;
+  const picks: { id: string; why: string; score: number }[][] = requests.map(() => []);
+  for (const row of rows) picks[row.i]!.push(row);
+  const chosen = picks.map((candidates, i) => {
+    const request = requests[i]!;
+    if ('resend' in request) return candidates.sort((a, b) => request.resend.indexOf(a.id) - request.resend.indexOf(b.id));
+    return candidates.sort((a, b) => b.score - a.score || a.id.localeCompare(b.id)).slice(0, request.reader.maxPapers);
+  });
+  const ids = [...new Set(chosen.flat().map((pick) => pick.id))];
+  if (ids.length === 0) return chosen.map(() => []);
+  const { rows: cards } = await pool.query<Card>({ name: 'digest-cards', text: CARDS, values: [ids] });
+  const cardOf = new Map(cards.map((card) => [card.id, card]));
+  return chosen.map((candidates) =>
+    candidates.flatMap(({ id, why, score }) => {
+      const card = cardOf.get(id);
+      return card ? [{ ...card, why, score }] : [];
+    }),
+  );
 }
 
 /**
- * The papers for a digest: `{ since, now }` picks the fresh, unsent ones; `{ only }` re-creates a digest
- * already sent (its papers, in its order, with the same "why").
+ * One reader's papers: `since` picks the fresh, unsent ones; `only` re-creates a digest already sent (its
+ * papers, in its order, with the same "why").
  */
 export async function choosePapers(
   db: Database,
@@ -50,57 +144,6 @@ export async function choosePapers(
   now: Date,
   only?: string[],
 ): Promise<ChosenPaper[]> {
-  const which = only
-    ? Prisma.sql`p.id = ANY(${only})`
-    : // New to Paperboy since the previous digest (a feed may deliver a paper dated earlier than it
-      // arrives), and listed recently: an arXiv import of old papers does not flood anyone's digest.
-      Prisma.sql`p.created_at > ${since} AND p.created_at <= ${now}
-       AND p.listed_at > ${new Date(now.getTime() - LISTED_WITHIN_DAYS * 86_400_000)}
-       AND NOT EXISTS (SELECT 1 FROM sent_paper sp WHERE sp.subscriber_id = ${reader.id}::uuid AND sp.paper_id = p.id)`;
-  // Candidates, each with the best of the reader's topics it matches.
-  const byTopic = await db.$queryRaw<
-    (Omit<ChosenPaper, 'why' | 'score'> & { why: string | null; relevance: number })[]
-  >`
-    SELECT p.id, p.title, p.abstract, p.ai_summary AS "aiSummary", p.authors, p.github_url AS "githubUrl",
-           p.source::text AS source, best.name AS why, coalesce(best.score, 0) AS relevance
-      FROM paper p
-      LEFT JOIN LATERAL (
-        SELECT t.name, pt.score FROM paper_topic pt
-          JOIN subscriber_topic st ON st.topic_id = pt.topic_id AND st.subscriber_id = ${reader.id}::uuid
-          JOIN topic t ON t.id = pt.topic_id
-         WHERE pt.paper_id = p.id ORDER BY pt.score DESC LIMIT 1
-      ) best ON true
-     WHERE ${which} AND p.withdrawn_at IS NULL AND p.hidden_at IS NULL`;
-  if (byTopic.length === 0) return [];
-
-  const ids = byTopic.map((paper) => paper.id);
-  const keywordHits = new Map(
-    (await matchKeywords(db, ids, { include: reader.includeKeywords, exclude: [] })).map((m) => [m.paperId, m]),
-  );
-  const excluded = new Set(
-    reader.excludeKeywords.length
-      ? (await matchKeywords(db, ids, { include: reader.excludeKeywords, exclude: [] })).map((m) => m.paperId)
-      : [],
-  );
-  const chosen = byTopic.flatMap((paper) => {
-    const keyword = keywordHits.get(paper.id);
-    // A sent digest is shown as it was: its papers stay even if the reader's choices changed since.
-    if (!only && (excluded.has(paper.id) || (!paper.why && !keyword))) return [];
-    const useKeyword = keyword && (!paper.why || keyword.score > paper.relevance);
-    const relevance = useKeyword ? keyword.score : paper.relevance;
-    const why = useKeyword ? `your keyword ${keyword.keyword}` : (paper.why ?? 'trending');
-    return [{ ...paper, why, relevance }];
-  });
-  if (chosen.length === 0) return [];
-
-  // The shared ranking (SQL paper_rank), computed for these few papers at `now`.
-  const scores = await db.$queryRaw<{ id: string; score: number }[]>`
-    SELECT p.id, paper_rank(c.relevance::real, p.upvotes, p.listed_at, ${now}) AS score
-      FROM jsonb_to_recordset(${JSON.stringify(chosen.map(({ id, relevance }) => ({ id, relevance })))}::jsonb)
-           AS c(id text, relevance double precision)
-      JOIN paper p ON p.id = c.id`;
-  const scoreOf = new Map(scores.map((row) => [row.id, row.score]));
-  const ranked = chosen.map(({ relevance: _relevance, ...paper }) => ({ ...paper, score: scoreOf.get(paper.id) ?? 0 }));
-  if (only) return ranked.sort((a, b) => only.indexOf(a.id) - only.indexOf(b.id));
-  return ranked.sort((a, b) => b.score - a.score || a.id.localeCompare(b.id)).slice(0, reader.maxPapers);
+  const [papers] = await choosePapersFor(db, [only ? { reader, resend: only } : { reader, since }], now);
+  return papers ?? [];
 }

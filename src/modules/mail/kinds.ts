@@ -45,6 +45,13 @@ export const EMAIL_KINDS: Record<DeliveryKind, EmailKind> = {
   },
 };
 
+/**
+ * Deliveries per job: digests go in pages (DIGEST_PAGE_SIZE), so Postgres claims and composes many at
+ * once; a confirmation or settings link is one job, sent the moment it is queued.
+ */
+export const deliveriesPerJob = (queue: EmailKind['queue'], config: Pick<Config, 'DIGEST_PAGE_SIZE'>) =>
+  queue === QUEUE_NAMES.digest ? config.DIGEST_PAGE_SIZE : 1;
+
 /** The kinds a queue carries. */
 export const kindsOn = (queue: EmailKind['queue']): DeliveryKind[] =>
   (Object.keys(EMAIL_KINDS) as DeliveryKind[]).filter((kind) => EMAIL_KINDS[kind].queue === queue);

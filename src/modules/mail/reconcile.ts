@@ -2,78 +2,85 @@
 import type { JobState, Queue } from 'bullmq';
 import type { Database } from '../../db/client.ts';
 import type { Config } from '../../config.ts';
-import { deliveryJobOptions, type DeliveryJob } from '../../queues/deliveries.ts';
+import { deliveryJob, pageJob, pagesOf, type DeliveryJob } from '../../queues/deliveries.ts';
 import { findUnfinishedDeliveries, stillUnfinished } from './deliveries.ts';
-import { EMAIL_KINDS, kindsOn, type EmailKind } from './kinds.ts';
+import { deliveriesPerJob, EMAIL_KINDS, kindsOn, type EmailKind } from './kinds.ts';
 
-/** Job states in which a job will still run (or runs now): a delivery with such a job needs no other. */
-const LIVE: ReadonlySet<JobState | 'unknown'> = new Set([
-  'waiting',
-  'active',
-  'delayed',
-  'prioritized',
-  'waiting-children',
-]);
-
-/** Deliveries looked at together: their job lookups run concurrently, and Postgres is re-read once per batch. */
-const BATCH = 100;
+/** Job states in which a job will still run (or runs now): a delivery in such a job needs no other. */
+const LIVE: JobState[] = ['waiting', 'active', 'delayed', 'prioritized', 'waiting-children'];
 
 /**
  * Queues every unfinished delivery (pending, or held by a lease that ran out) of the kinds this queue
- * carries that has no live job, as long as its kind says it is still worth sending. Safe on every worker
- * at once: the job id is the delivery id, and the claim decides who sends.
+ * carries that is in no live job, as long as its kind says it is still worth sending, in jobs of the
+ * queue's page size. Safe on every worker at once: the same page gets the same job id, and the claim
+ * decides who sends.
  */
 export async function reconcileDeliveries(
   db: Database,
   queue: Queue<DeliveryJob>,
-  config: Pick<Config, 'DIGEST_CUTOFF_HOURS'>,
+  config: Pick<Config, 'DIGEST_CUTOFF_HOURS' | 'DIGEST_PAGE_SIZE'>,
   now: Date = new Date(),
 ): Promise<number> {
-  let queued = 0;
-  for (const kind of kindsOn(queue.name as EmailKind['queue'])) {
+  const name = queue.name as EmailKind['queue'];
+  const ids: string[] = [];
+  for (const kind of kindsOn(name)) {
     const createdAfter = new Date(now.getTime() - EMAIL_KINDS[kind].staleAfterMs(config));
-    const ids = await findUnfinishedDeliveries(db, [kind], createdAfter);
-    for (let i = 0; i < ids.length; i += BATCH) queued += await queueDeliveries(db, queue, ids.slice(i, i + BATCH));
+    ids.push(...(await findUnfinishedDeliveries(db, [kind], createdAfter)));
   }
-  return queued;
+  return ids.length ? queueDeliveries(db, queue, ids, deliveriesPerJob(name, config)) : 0;
+}
+
+/** The deliveries that live jobs of the queue carry. */
+async function deliveriesInLiveJobs(queue: Queue<DeliveryJob>): Promise<Set<string>> {
+  const jobs = await queue.getJobs(LIVE);
+  const ids = new Set<string>();
+  for (const job of jobs) {
+    const data = deliveryJob.safeParse(job?.data);
+    if (data.success) for (const id of data.data.deliveryIds) ids.add(id);
+  }
+  return ids;
 }
 
 /**
- * Queues each of these deliveries that has no live job; returns how many it added. Also the admin retry's
- * way in, whose delivery usually still has its finished job from the failed attempt.
+ * Queues those of these deliveries that are in no live job, in pages of `pageSize`; returns how many
+ * deliveries it queued. Also the admin retry's way in, whose delivery usually still has its finished job
+ * from the failed attempt.
  *
  * A job that is finished (completed, failed) or orphaned (its hash survived but no list holds it: Redis
  * lost part of its keys) would block a new one with the same id, so it is replaced, but only after
- * Postgres says the delivery is still unfinished: a delivery listed a moment ago may have been sent since,
- * and a job for it would be a no-op that still takes a place in the send rate.
+ * Postgres says the deliveries are still unfinished: a delivery listed a moment ago may have been sent
+ * since, and a job for it would be a no-op that still takes a worker's time. A page the scheduler has
+ * created but not yet queued at this instant may be queued twice (in two differently cut pages): the
+ * claim lets one send each delivery, and the other job finds it done.
  */
-export async function queueDeliveries(db: Database, queue: Queue<DeliveryJob>, ids: string[]): Promise<number> {
-  const jobs = await Promise.all(
-    ids.map(async (id) => {
-      const job = await queue.getJob(id);
-      return { id, job, state: job ? await job.getState() : undefined };
-    }),
-  );
-  const candidates = jobs.filter(({ state }) => state === undefined || !LIVE.has(state));
-  if (candidates.length === 0) return 0;
-  const unfinished = await stillUnfinished(
-    db,
-    candidates.map(({ id }) => id),
-  );
+export async function queueDeliveries(
+  db: Database,
+  queue: Queue<DeliveryJob>,
+  ids: string[],
+  pageSize = 1,
+): Promise<number> {
+  const live = await deliveriesInLiveJobs(queue);
+  const missing = ids.filter((id) => !live.has(id));
+  if (missing.length === 0) return 0;
+  const unfinished = await stillUnfinished(db, missing);
   let queued = 0;
-  for (const { id, job } of candidates) {
-    if (!unfinished.has(id)) continue;
-    if (job) {
+  for (const page of pagesOf(
+    missing.filter((id) => unfinished.has(id)),
+    pageSize,
+  )) {
+    const job = pageJob(page);
+    const previous = await queue.getJob(job.opts.jobId);
+    if (previous) {
       try {
-        await job.remove();
+        await previous.remove();
       } catch {
         // Another reconciler (every worker runs one) replaced this job first and its new one is already
-        // running, so the old one cannot be removed: the delivery has its job. The batch goes on.
+        // running, so the old one cannot be removed: the page has its job. The rest go on.
         continue;
       }
     }
-    await queue.add('send', { deliveryId: id }, deliveryJobOptions(id));
-    queued++;
+    await queue.add(job.name, job.data, job.opts);
+    queued += page.length;
   }
   return queued;
 }

@@ -1,17 +1,26 @@
-// Sending one delivery, exactly once: claim it, compose it, send it, record what happened.
+// Sending a page of deliveries, each exactly once: claim them, compose them, send each, record each.
 import type { Database } from '../../db/client.ts';
 import { emailsFailed, emailsSent, emailsSkipped, schedulerLag } from '../../metrics.ts';
 import { withoutAddresses } from '../../text.ts';
 import {
-  claimDelivery,
+  claimDeliveries,
   finishDelivery,
-  markSent,
   LEASE_MS,
-  releaseDelivery,
+  markSent,
+  releaseDeliveries,
+  renewLeases,
   startSending,
   type ClaimedDelivery,
 } from './deliveries.ts';
-import { classifySendFailure, type MailMessage, type Mailer, type SmtpErrorFields } from './transport.ts';
+import {
+  classifySendFailure,
+  retryModeOf,
+  smtpTimeouts,
+  type MailMessage,
+  type Mailer,
+  type RetryMode,
+  type SmtpErrorFields,
+} from './transport.ts';
 
 /** The message to send (and, for a digest, the papers it carries), or why not to send it. */
 export type Composed = { message: MailMessage; paperIds?: string[] } | { skip: string };
@@ -19,13 +28,23 @@ export type Composed = { message: MailMessage; paperIds?: string[] } | { skip: s
 export interface SendDeps {
   db: Database;
   mailer: Mailer;
-  /** Builds the message for a claimed delivery, or says why it must not be sent after all. */
-  compose: (delivery: ClaimedDelivery) => Promise<Composed>;
+  /** Builds the messages for a page of claimed deliveries, one per delivery in order. */
+  compose: (deliveries: ClaimedDelivery[]) => Promise<Composed[]>;
   /** The server said the address does not exist (5.1.x): never mail it again. */
   onHardBounce: (address: string, reason: string) => Promise<void>;
   /** DELIVERY_LEASE_SECONDS in ms; the mailer's timeouts must fit in it (see `smtpTimeouts`). */
   leaseMs?: number;
+  /** Resolves when the installation's send rate allows one more message. */
+  takeSendSlot?: () => Promise<void>;
+  /** Messages of a page in conversation with the server at once (the SMTP pool's connections). */
+  inFlight?: number;
 }
+
+/** Composes a page one delivery at a time: for kinds whose composer works on one (transactional mail). */
+export const composeEach =
+  (compose: (delivery: ClaimedDelivery) => Promise<Composed>) =>
+  (deliveries: ClaimedDelivery[]): Promise<Composed[]> =>
+    Promise.all(deliveries.map(compose));
 
 const messageOf = (error: unknown) => (error instanceof Error ? error.message : String(error));
 
@@ -46,88 +65,161 @@ function withoutRecipient(error: unknown, reason: string): Error {
   });
 }
 
-export type SendResult = 'sent' | 'skipped' | 'failed' | 'not-claimed';
+export interface PageResult {
+  sent: number;
+  skipped: number;
+  failed: number;
+  /** Already finished, or taken over by another worker. */
+  notClaimed: number;
+}
 
-/** Another worker holds the delivery's lease: try again after it could have run out. */
+/** Another worker holds deliveries of the page: try again after its leases could have run out. */
 export class DeliveryBusyError extends Error {
-  constructor(deliveryId: string) {
-    super(`delivery ${deliveryId} is being sent by another worker`);
+  constructor(count: number) {
+    super(`${count} deliveries of this job are being sent by another worker`);
     this.name = 'DeliveryBusyError';
   }
 }
 
+/** Which retry wins when several messages of a page failed: a paused server stops all, a 4xx costs an attempt. */
+const RETRY_ORDER: RetryMode[] = ['pause', 'backoff', 'defer'];
+
 /**
- * Sends a delivery if no one else has it. A failure that may pass (4xx, network, authentication) puts the
- * delivery back and rethrows, so the queue retries it with backoff; a 5xx for the recipient is final.
+ * Sends a page of deliveries, each that no one else has. A failure that may pass (4xx, network,
+ * authentication) puts that delivery back; after the page, the error is thrown so the queue retries the
+ * job (which then claims only what was put back). A server that cannot be reached stops the page at once
+ * and puts back everything not yet sent. A 5xx for a recipient is final.
  *
- * The one window nobody can close: the server accepted the message and the process died (or Postgres
- * stayed away for the rest of the lease) before `markSent`. The lease then runs out and the delivery is
- * sent again, with the same Message-ID, so the receiving side can drop the duplicate. We prefer that to
- * marking it "unknown" and maybe losing it.
+ * The one window nobody can close: the server accepted a message and the process died (or Postgres stayed
+ * away for the rest of the lease) before `markSent`. The lease then runs out and that delivery is sent
+ * again, with the same Message-ID, so the receiving side can drop the duplicate. We prefer that to marking
+ * it "unknown" and maybe losing it. It is as wide as the messages in flight when the process dies (at
+ * most `inFlight`), never the whole page: each message is recorded on its own, right after its 250.
  */
-export async function sendDelivery(deps: SendDeps, deliveryId: string): Promise<SendResult> {
+export async function sendDeliveries(deps: SendDeps, ids: string[]): Promise<PageResult> {
+  const { db } = deps;
   const leaseMs = deps.leaseMs ?? LEASE_MS;
-  const delivery = await claimDelivery(deps.db, deliveryId, leaseMs);
-  if (!delivery) {
-    // Done, or held by a live lease (its worker may still die): only the latter is worth retrying.
-    const current = await deps.db.delivery.findUnique({ where: { id: deliveryId }, select: { status: true } });
-    if (current?.status === 'sending') throw new DeliveryBusyError(deliveryId);
-    return 'not-claimed';
+  const result: PageResult = { sent: 0, skipped: 0, failed: 0, notClaimed: 0 };
+  const page = await claimDeliveries(db, ids, leaseMs);
+  result.notClaimed = ids.length - page.claimed.length - page.busy;
+  if (page.claimed.length === 0) {
+    if (page.busy) throw new DeliveryBusyError(page.busy);
+    return result;
   }
-  let composed: Composed;
+
+  let composed: Composed[];
   try {
-    composed = await deps.compose(delivery);
+    composed = await deps.compose(page.claimed);
   } catch (error) {
-    // A bug or a database hiccup while composing: give the delivery back rather than hold it for a lease.
-    await releaseDelivery(deps.db, delivery, messageOf(error));
+    // A bug or a database hiccup while composing: give the page back rather than hold it for a lease.
+    await releaseDeliveries(db, page.claimed, messageOf(error));
     throw error;
   }
-  if ('skip' in composed) {
-    await finishDelivery(deps.db, delivery, 'skipped', composed.skip);
-    emailsSkipped.inc({ kind: delivery.kind });
-    return 'skipped';
-  }
-  const leaseEnds = Date.now() + leaseMs;
-  const start = await startSending(
-    deps.db,
-    delivery,
-    { to: composed.message.to, paperIds: composed.paperIds },
+  let leaseEnds = Date.now() + leaseMs;
+  const starts = await startSending(
+    db,
+    page.claimed.map((delivery, k) => {
+      const message = composed[k]!;
+      return 'skip' in message ? { delivery, skip: message.skip } : { delivery, paperIds: message.paperIds };
+    }),
     leaseMs,
   );
-  // Composing took so long that the lease ran out and another worker took over: it sends, we must not.
-  if (start === 'claim-lost') return 'not-claimed';
-  if (start === 'reader-gone') {
-    emailsSkipped.inc({ kind: delivery.kind });
-    return 'skipped';
-  }
-  try {
-    await deps.mailer.send(composed.message);
-  } catch (error) {
-    const failure = classifySendFailure(error);
-    const reason = withoutAddresses(messageOf(error));
-    if (failure === 'retry') {
-      await releaseDelivery(deps.db, delivery, reason);
-      throw withoutRecipient(error, reason);
+  const outgoing: { delivery: ClaimedDelivery; message: MailMessage; paperIds: string[] | undefined }[] = [];
+  page.claimed.forEach((delivery, k) => {
+    const start = starts.get(delivery.id);
+    const message = composed[k]!;
+    if (start === 'send' && 'message' in message) {
+      outgoing.push({ delivery, message: message.message, paperIds: message.paperIds });
+    } else if (start === 'skipped') {
+      result.skipped++;
+      emailsSkipped.inc({ kind: delivery.kind });
+    } else {
+      // Composing took so long that the lease ran out and another worker took over: it sends, we must not.
+      result.notClaimed++;
     }
-    // The suppression first: once the delivery reads failed, the address is already never mailed again.
-    if (failure === 'hard-bounce') await deps.onHardBounce(composed.message.to, reason);
-    await finishDelivery(deps.db, delivery, 'failed', reason);
-    emailsFailed.inc({ kind: delivery.kind });
-    return 'failed';
+  });
+
+  // One message's SMTP conversation may take this long at worst; a page whose lease has less left renews it.
+  const { dnsTimeout, connectionTimeout, greetingTimeout, socketTimeout } = smtpTimeouts(leaseMs / 1000);
+  const messageBudgetMs = dnsTimeout + connectionTimeout + greetingTimeout + socketTimeout;
+  const failures = new Map<RetryMode, Error>();
+  let next = 0;
+  let renewing: Promise<Set<string>> | undefined;
+
+  const sendOne = async ({ delivery, message, paperIds }: (typeof outgoing)[number]) => {
+    await deps.takeSendSlot?.();
+    if (Date.now() + messageBudgetMs > leaseEnds) {
+      // Held back longer than expected (the send rate, a slow server): extend what is left of the page.
+      // (Those already recorded are no longer `sending`, so only the unfinished are renewed.)
+      if (!renewing) {
+        const renewedAt = Date.now();
+        renewing = renewLeases(db, outgoing.map((item) => item.delivery), leaseMs).finally(() => {
+          leaseEnds = renewedAt + leaseMs;
+          renewing = undefined;
+        });
+      }
+      if (!(await renewing).has(delivery.id)) {
+        result.notClaimed++;
+        return;
+      }
+    }
+    try {
+      await deps.mailer.send(message);
+    } catch (error) {
+      const failure = classifySendFailure(error);
+      const reason = withoutAddresses(messageOf(error));
+      if (failure === 'retry') {
+        await releaseDeliveries(db, [delivery], reason);
+        const mode = retryModeOf(error);
+        if (!failures.has(mode)) failures.set(mode, withoutRecipient(error, reason));
+        return;
+      }
+      // The suppression first: once the delivery reads failed, the address is already never mailed again.
+      if (failure === 'hard-bounce') await deps.onHardBounce(message.to, reason);
+      await finishDelivery(db, delivery, 'failed', reason);
+      emailsFailed.inc({ kind: delivery.kind });
+      result.failed++;
+      return;
+    }
+    // The server has the message. A database that blinks now must not turn into a resend once the lease runs
+    // out: the record is retried for as long as the lease keeps everyone else away.
+    const recorded = await whileLeaseHolds(
+      () => leaseEnds,
+      () => markSent(db, delivery, message.messageId, paperIds),
+    );
+    // false only if our lease ran out mid-send and another worker took over (the SMTP timeouts fit in the
+    // lease, so only a process frozen mid-send gets here): it sends under the same Message-ID, so the
+    // receiver keeps one; nothing here may overwrite its record.
+    if (recorded) {
+      emailsSent.inc({ kind: delivery.kind });
+      if (delivery.kind === 'digest') schedulerLag.observe((Date.now() - delivery.dueAt.getTime()) / 1000);
+    }
+    result.sent++;
+  };
+
+  const lane = async () => {
+    // A server that cannot be reached stops the page: nothing more is tried until it is back.
+    while (next < outgoing.length && !failures.has('pause')) await sendOne(outgoing[next++]!);
+  };
+  await Promise.all(Array.from({ length: Math.min(deps.inFlight ?? 1, outgoing.length) }, lane));
+
+  const stop = RETRY_ORDER.map((mode) => failures.get(mode)).find(Boolean);
+  if (stop) {
+    // Not tried, for the same reason: what an operator looking at a pending delivery needs to read.
+    const unsent = outgoing.slice(next).map((item) => item.delivery);
+    await releaseDeliveries(db, unsent, stop.message);
+    throw stop;
   }
-  // The server has the message. A database that blinks now must not turn into a resend once the lease runs
-  // out: the record is retried for as long as the lease keeps everyone else away.
-  const recorded = await whileLeaseHolds(leaseEnds, () =>
-    markSent(deps.db, delivery, composed.message.messageId, composed.paperIds),
-  );
-  // false only if our lease ran out mid-send and another worker took over (the SMTP timeouts fit in the
-  // lease, so only a process frozen mid-send gets here): it sends under the same Message-ID, so the
-  // receiver keeps one; nothing here may overwrite its record.
-  if (recorded) {
-    emailsSent.inc({ kind: delivery.kind });
-    if (delivery.kind === 'digest') schedulerLag.observe((Date.now() - delivery.dueAt.getTime()) / 1000);
-  }
-  return 'sent';
+  if (page.busy) throw new DeliveryBusyError(page.busy);
+  return result;
+}
+
+export type SendResult = 'sent' | 'skipped' | 'failed' | 'not-claimed';
+
+/** One delivery, as a page of one: what the tests of a single message's fate use. */
+export async function sendDelivery(deps: SendDeps, deliveryId: string): Promise<SendResult> {
+  const result = await sendDeliveries(deps, [deliveryId]);
+  return result.sent ? 'sent' : result.failed ? 'failed' : result.skipped ? 'skipped' : 'not-claimed';
 }
 
 /** Time left at the end of a lease that retrying gives up, so the last attempt finishes before it runs out. */
@@ -137,12 +229,12 @@ const LEASE_MARGIN_MS = 1_000;
  * `work`, tried again after a failure (50 ms, doubling up to 1 s) until it succeeds or the lease is about to
  * end; then the last error is thrown and the documented window applies.
  */
-async function whileLeaseHolds<T>(leaseEnds: number, work: () => Promise<T>): Promise<T> {
+async function whileLeaseHolds<T>(leaseEnds: () => number, work: () => Promise<T>): Promise<T> {
   for (let delay = 50; ; delay = Math.min(delay * 2, 1_000)) {
     try {
       return await work();
     } catch (error) {
-      if (Date.now() + delay >= leaseEnds - LEASE_MARGIN_MS) throw error;
+      if (Date.now() + delay >= leaseEnds() - LEASE_MARGIN_MS) throw error;
       await new Promise((resolve) => setTimeout(resolve, delay));
     }
   }
