@@ -3,6 +3,7 @@ import type { Config } from '../../config.ts';
 import type { Database } from '../../db/client.ts';
 import { messageIdFor, previousDigestAt, sentDigest, type ClaimedDelivery } from '../mail/deliveries.ts';
 import type { Composed } from '../mail/send.ts';
+import type { MailMessage } from '../mail/transport.ts';
 import { renderEmail, type EmailTemplates } from '../mail/templates.ts';
 import { subscriberLink } from '../subscribers/emails.ts';
 import { httpUrl } from '../papers/normalize.ts';
@@ -34,7 +35,7 @@ function subjectFor(papers: ChosenPaper[]): string {
 }
 
 /** What a digest's links and date need from its reader. */
-interface LinkReader {
+export interface LinkReader {
   id: string;
   tokenVersion: number;
   timeZone: string;
@@ -108,9 +109,44 @@ function sharedLinks(config: DigestConfig) {
 }
 
 /**
- * A digest of these papers for this reader, as HTML and text: no database. `shared` is the web view,
- * which carries none of the reader's own links; `deliveryId` gives the email its web-view link.
+ * What the digest template is filled with for this reader and these papers: no database. `shared` is the
+ * web view, which carries none of the reader's own links; `deliveryId` gives the email its web-view link.
  */
+export function digestTemplateData(
+  config: DigestConfig,
+  reader: LinkReader,
+  papers: ChosenPaper[],
+  now: Date,
+  sent: { deliveryId?: string; shared?: boolean },
+) {
+  const links = sent.shared ? sharedLinks(config) : readerLinks(config, reader, sent.deliveryId);
+  const subject = subjectFor(papers);
+  return {
+    subject,
+    unsubscribeUrl: links.unsubscribeUrl,
+    data: {
+      subject,
+      preview: papers[0]!.title,
+      footer: links.footer,
+      date: dayFormat(reader.timeZone).format(now),
+      count: papers.length,
+      plural: papers.length !== 1,
+      papers: papers.map((paper) => ({
+        title: paper.title,
+        url: paperUrl(paper),
+        authors: authorsLine(paper.authors),
+        summary: shorten(paper.aiSummary ?? paper.abstract, SUMMARY_LENGTH),
+        why: paper.why,
+        codeUrl: httpUrl(paper.githubUrl),
+      })),
+      manageUrl: links.manageUrl,
+      unsubscribeUrl: links.unsubscribeUrl,
+      webViewUrl: links.webViewUrl,
+      topicUnsubscribes: links.topicUnsubscribes,
+    },
+  };
+}
+
 function renderDigest(
   config: DigestConfig,
   templates: EmailTemplates,
@@ -119,29 +155,9 @@ function renderDigest(
   now: Date,
   sent: { deliveryId?: string; shared?: boolean },
 ): BuiltDigest {
-  const links = sent.shared ? sharedLinks(config) : readerLinks(config, reader, sent.deliveryId);
-  const subject = subjectFor(papers);
-  const { html, text } = renderEmail(templates, 'digest', {
-    subject,
-    preview: papers[0]!.title,
-    footer: links.footer,
-    date: dayFormat(reader.timeZone).format(now),
-    count: papers.length,
-    plural: papers.length !== 1,
-    papers: papers.map((paper) => ({
-      title: paper.title,
-      url: paperUrl(paper),
-      authors: authorsLine(paper.authors),
-      summary: shorten(paper.aiSummary ?? paper.abstract, SUMMARY_LENGTH),
-      why: paper.why,
-      codeUrl: httpUrl(paper.githubUrl),
-    })),
-    manageUrl: links.manageUrl,
-    unsubscribeUrl: links.unsubscribeUrl,
-    webViewUrl: links.webViewUrl,
-    topicUnsubscribes: links.topicUnsubscribes,
-  });
-  return { subject, html, text, unsubscribeUrl: links.unsubscribeUrl, paperIds: papers.map((paper) => paper.id) };
+  const { subject, unsubscribeUrl, data } = digestTemplateData(config, reader, papers, now, sent);
+  const { html, text } = renderEmail(templates, 'digest', data);
+  return { subject, html, text, unsubscribeUrl, paperIds: papers.map((paper) => paper.id) };
 }
 
 /** `paperboy digest:preview` and the admin preview: the next digest's HTML, nothing sent or recorded. */
@@ -157,6 +173,33 @@ export async function previewDigest(
   const since = digestWindowStart(reader, await previousDigestAt(db, subscriberId), now);
   const papers = await choosePapers(db, reader, since, now);
   return papers.length ? renderDigest(config, templates, reader, papers, now, {}) : null;
+}
+
+/** A built digest as the message to its reader: Message-ID from the delivery, and the list headers. */
+export function digestMessage(
+  config: DigestConfig,
+  deliveryId: string,
+  to: string,
+  digest: Pick<BuiltDigest, 'subject' | 'html' | 'text' | 'unsubscribeUrl'>,
+): MailMessage {
+  const host = new URL(config.PUBLIC_URL).hostname;
+  return {
+    messageId: messageIdFor(deliveryId, config.PUBLIC_URL),
+    from: config.MAIL_FROM,
+    ...(config.MAIL_REPLY_TO ? { replyTo: config.MAIL_REPLY_TO } : {}),
+    to,
+    subject: digest.subject,
+    html: digest.html,
+    text: digest.text,
+    headers: {
+      // One header with both ways out (RFC 2369), and the one-click POST (RFC 8058).
+      'List-Unsubscribe': `<${digest.unsubscribeUrl}>, <mailto:unsubscribe@${host}?subject=unsubscribe>`,
+      'List-Unsubscribe-Post': 'List-Unsubscribe=One-Click',
+      'List-Id': `Paperboy digest <digest.${host}>`,
+      'Auto-Submitted': 'auto-generated',
+      Precedence: 'bulk',
+    },
+  };
 }
 
 /** Why a claimed digest must not go out after all, before any paper is chosen; null to go on. */
@@ -198,7 +241,6 @@ export async function composeDigests(
     }),
     now,
   );
-  const host = new URL(config.PUBLIC_URL).hostname;
   sendable.forEach(({ k, delivery, reader }, i) => {
     const chosen = papers[i]!;
     if (chosen.length === 0) {
@@ -208,26 +250,7 @@ export async function composeDigests(
     const digest = renderDigest(config, templates, { ...reader, id: delivery.subscriberId }, chosen, now, {
       deliveryId: delivery.id,
     });
-    composed[k] = {
-      paperIds: digest.paperIds,
-      message: {
-        messageId: messageIdFor(delivery.id, config.PUBLIC_URL),
-        from: config.MAIL_FROM,
-        ...(config.MAIL_REPLY_TO ? { replyTo: config.MAIL_REPLY_TO } : {}),
-        to: reader.email,
-        subject: digest.subject,
-        html: digest.html,
-        text: digest.text,
-        headers: {
-          // One header with both ways out (RFC 2369), and the one-click POST (RFC 8058).
-          'List-Unsubscribe': `<${digest.unsubscribeUrl}>, <mailto:unsubscribe@${host}?subject=unsubscribe>`,
-          'List-Unsubscribe-Post': 'List-Unsubscribe=One-Click',
-          'List-Id': `Paperboy digest <digest.${host}>`,
-          'Auto-Submitted': 'auto-generated',
-          Precedence: 'bulk',
-        },
-      },
-    };
+    composed[k] = { paperIds: digest.paperIds, message: digestMessage(config, delivery.id, reader.email, digest) };
   });
   // Every slot is filled: skipped before choosing, or composed above.
   return composed as Composed[];
