@@ -5,7 +5,7 @@ import type { ClaimedDelivery } from '../mail/deliveries.ts';
 import { messageIdFor } from '../mail/deliveries.ts';
 import { renderEmail, type EmailTemplates } from '../mail/templates.ts';
 import type { Composed } from '../mail/send.ts';
-import { addressHash } from './address.ts';
+import { isSuppressed } from '../mail/suppressions.ts';
 import { describeSchedule } from './preferences.ts';
 import { signToken, type TokenPurpose } from './tokens.ts';
 
@@ -48,7 +48,7 @@ export async function subscriptionEmail(
     include: { topics: { include: { topic: { select: { name: true } } }, orderBy: { topic: { name: 'asc' } } } },
   });
   if (!subscriber) return { skip: 'the subscriber no longer exists' };
-  if (await db.suppression.findUnique({ where: { addressHash: addressHash(subscriber.email) } })) {
+  if (await isSuppressed(db, subscriber.email)) {
     return { skip: 'the address is suppressed' };
   }
   const expected = delivery.kind === 'confirm' ? 'pending' : 'active';
