@@ -63,7 +63,7 @@ export async function dispatchDelivery(
 }
 
 /** Only a delivery that ended badly may be sent again; anything else is still on its way or done. */
-const RETRYABLE: DeliveryStatus[] = ['failed', 'unknown'];
+const RETRYABLE: DeliveryStatus[] = ['failed'];
 
 const NOT_RETRYABLE: Record<DeliveryStatus, string> = {
   pending: 'This delivery is already waiting to be sent; there is nothing to retry.',
@@ -71,7 +71,6 @@ const NOT_RETRYABLE: Record<DeliveryStatus, string> = {
   sent: 'This delivery was sent; a retry would email the reader twice.',
   skipped: 'This delivery was skipped on purpose (its lastError says why); a retry would be skipped again.',
   failed: '',
-  unknown: '',
 };
 
 export interface RetryQueues {
@@ -98,7 +97,7 @@ export interface RetryOptions {
 }
 
 /**
- * Puts a failed (or unknown) delivery back to pending and queues it on its kind's queue, refusing (409) what would only
+ * Puts a failed delivery back to pending and queues it on its kind's queue, refusing (409) what would only
  * be skipped again: a digest past the cut-off, transactional mail the reconciler no longer picks up, a
  * suppressed address. `attempts` is kept, not reset: it is also the claim token (see claimDelivery), which
  * must only grow so a worker from an earlier claim can never move this delivery on, and it keeps the
