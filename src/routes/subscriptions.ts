@@ -10,10 +10,11 @@ import { z } from 'zod';
 import type { Config } from '../config.ts';
 import type { Database } from '../db/client.ts';
 import { isUnreadableForm } from '../errors.ts';
-import { deliveryJobOptions, within, type DeliveryJob } from '../queues/deliveries.ts';
+import type { DeliveryJob } from '../queues/deliveries.ts';
 import type { Subscriber } from '../generated/prisma/client.ts';
 import { webViewOf } from '../modules/digests/compose.ts';
 import type { EmailTemplates } from '../modules/mail/templates.ts';
+import { dispatchDelivery } from '../modules/mail/outbox.ts';
 import { addressHash, emailAddress } from '../modules/subscribers/address.ts';
 import { subscriberLink } from '../modules/subscribers/emails.ts';
 import { preferencesInput, TIME_ZONE_REFUSED } from '../modules/subscribers/preferences.ts';
@@ -135,7 +136,7 @@ export const subscriptionRoutes: FastifyPluginAsync<SubscriptionDeps> = async (a
    */
   const enqueue = async (request: FastifyRequest, deliveryId: string | undefined) => {
     if (!deliveryId) return;
-    await within(deps.mailQueue.add('send', { deliveryId }, deliveryJobOptions(deliveryId))).catch((error: unknown) =>
+    await dispatchDelivery(deps.mailQueue, deliveryId, (error) =>
       request.log.warn({ err: error, deliveryId }, 'could not queue an email; the reconciler will'),
     );
   };

@@ -42,7 +42,7 @@ describe('admin deliveries API', () => {
     subscriberId: string,
     data: {
       kind?: 'digest' | 'confirm' | 'manage_link';
-      status?: 'pending' | 'sent' | 'failed' | 'skipped' | 'unknown';
+      status?: 'pending' | 'sent' | 'failed' | 'skipped';
     } & {
       createdAt?: Date;
       dueAt?: Date;
@@ -126,7 +126,7 @@ describe('admin deliveries API', () => {
   it('retries a failed digest on the digest queue and a failed confirmation on the mail queue, once', async () => {
     const reader = await seedSubscriber(db(), { email: 'retry@example.org' });
     const digest = await delivery(reader.id, { status: 'failed', attempts: 2, lastError: '451 try later' });
-    const confirm = await delivery(reader.id, { kind: 'confirm', status: 'unknown', attempts: 1 });
+    const confirm = await delivery(reader.id, { kind: 'confirm', status: 'failed', attempts: 1 });
     // The failed attempt's finished job is still in Redis under the same id: it must not block the retry.
     await (
       await digestQueue.add('send', { deliveryId: digest.id }, { jobId: digest.id })

@@ -2,6 +2,8 @@
 // mail providers are unhappy with us (bounce and complaint rates).
 import type { Database } from '../../db/client.ts';
 import type { SubscriberStatus } from '../../generated/prisma/client.ts';
+import { digestOutcomesByDueDay, sentBetween } from '../mail/delivery-log.ts';
+import { suppressionsCreatedBetween } from '../mail/suppressions.ts';
 
 export const DIGEST_DAYS = 30;
 const DAY_MS = 86_400_000;
@@ -24,18 +26,12 @@ interface Deliverability {
  * was first suppressed), so the numbers do not depend on how a bounce arrived (SMTP answer or webhook).
  */
 async function deliverability(db: Database, since: Date, until: Date): Promise<Deliverability> {
-  const [sent, suppressions] = await Promise.all([
-    db.delivery.count({ where: { status: 'sent', sentAt: { gte: since, lt: until } } }),
-    db.suppression.groupBy({
-      by: ['reason'],
-      where: { reason: { in: ['hard_bounce', 'soft_bounce', 'complaint'] }, createdAt: { gte: since, lt: until } },
-      _count: { _all: true },
-    }),
+  const [sent, suppressed] = await Promise.all([
+    sentBetween(db, since, until),
+    suppressionsCreatedBetween(db, since, until),
   ]);
-  const count = (reasons: string[]) =>
-    suppressions.filter((row) => reasons.includes(row.reason)).reduce((sum, row) => sum + row._count._all, 0);
-  const bounces = count(['hard_bounce', 'soft_bounce']);
-  const complaints = count(['complaint']);
+  const bounces = (suppressed.hard_bounce ?? 0) + (suppressed.soft_bounce ?? 0);
+  const complaints = suppressed.complaint ?? 0;
   return {
     sent,
     bounces,
@@ -64,14 +60,7 @@ export async function adminStats(db: Database, now: Date = new Date()) {
   // changes afterwards; today is the last of the DIGEST_DAYS days.
   const today = Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate());
   const firstDay = new Date(today - (DIGEST_DAYS - 1) * DAY_MS);
-  const digestRows = await db.$queryRaw<{ day: string; sent: number; skipped: number; failed: number }[]>`
-    SELECT to_char(due_at AT TIME ZONE 'UTC', 'YYYY-MM-DD') AS day,
-           count(*) FILTER (WHERE status = 'sent')::int AS sent,
-           count(*) FILTER (WHERE status = 'skipped')::int AS skipped,
-           count(*) FILTER (WHERE status = 'failed')::int AS failed
-      FROM delivery
-     WHERE kind = 'digest' AND due_at >= ${firstDay} AND due_at < ${new Date(today + DAY_MS)}
-     GROUP BY 1`;
+  const digestRows = await digestOutcomesByDueDay(db, firstDay, new Date(today + DAY_MS));
   const digestsByDueDay = Array.from({ length: DIGEST_DAYS }, (_, index) => {
     const day = new Date(firstDay.getTime() + index * DAY_MS).toISOString().slice(0, 10);
     const row = digestRows.find((candidate) => candidate.day === day);

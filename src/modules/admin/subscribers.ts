@@ -1,11 +1,11 @@
 // What operators do with readers: find them, look at one, change their status, delete them.
 // Every change is written to the Event table (type 'admin_status_change') with the change itself.
-import { deliverySelect } from './deliveries.ts';
 import { z } from 'zod';
 import type { Database } from '../../db/client.ts';
 import { Prisma, type SubscriberStatus } from '../../generated/prisma/client.ts';
 import { ConflictError, NotFoundError } from '../../errors.ts';
-import { addressHash } from '../subscribers/address.ts';
+import { latestDeliveriesOf } from '../mail/delivery-log.ts';
+import { suppressionOf } from '../mail/suppressions.ts';
 import { forgetSubscriber, recordEvent } from '../subscribers/subscriptions.ts';
 import { after, decodeCursor, likeText, newestFirst, pageOf, type PageQuery } from './pagination.ts';
 
@@ -65,11 +65,6 @@ export async function subscriberDetail(db: Database, id: string) {
     where: { id },
     include: {
       topics: { select: { topic: { select: { slug: true } } }, orderBy: { topic: { slug: 'asc' } } },
-      deliveries: {
-        orderBy: [{ createdAt: 'desc' }, { id: 'desc' }],
-        take: SUBSCRIBER_DETAIL_DELIVERIES,
-        select: deliverySelect,
-      },
       events: {
         orderBy: [{ createdAt: 'desc' }, { id: 'desc' }],
         take: SUBSCRIBER_DETAIL_EVENTS,
@@ -78,8 +73,11 @@ export async function subscriberDetail(db: Database, id: string) {
     },
   });
   if (!subscriber) return null;
-  const suppression = await db.suppression.findUnique({ where: { addressHash: addressHash(subscriber.email) } });
-  const { deliveries, events, ...profile } = withTopicSlugs(subscriber);
+  const [deliveries, suppression] = await Promise.all([
+    latestDeliveriesOf(db, id, SUBSCRIBER_DETAIL_DELIVERIES),
+    suppressionOf(db, subscriber.email),
+  ]);
+  const { events, ...profile } = withTopicSlugs(subscriber);
   return {
     ...profile,
     suppressed: suppression ? { reason: suppression.reason, createdAt: suppression.createdAt } : null,
@@ -136,7 +134,7 @@ export async function changeSubscriberStatus(db: Database, id: string, change: S
     if (status !== current.status && status === 'active') {
       const refusal = activationRefusal(current.status);
       if (refusal) throw new ConflictError(refusal);
-      const suppression = await tx.suppression.findUnique({ where: { addressHash: addressHash(current.email) } });
+      const suppression = await suppressionOf(tx, current.email);
       if (suppression) {
         throw new ConflictError(
           `The address is suppressed (${suppression.reason.replace('_', ' ')} since ${suppression.createdAt.toISOString()}), so it cannot be reactivated: remove the suppression first if you are sure it can receive mail again.`,

@@ -7,6 +7,7 @@ import type { Database, DbClient } from '../../db/client.ts';
 import type { SubscriberStatus, SuppressionReason } from '../../generated/prisma/client.ts';
 import { emailsBounced } from '../../metrics.ts';
 import { cleanText, isPlainText, isStorableDate, withoutAddresses } from '../../text.ts';
+import { isHashSuppressed, suppressForFeedback } from '../mail/suppressions.ts';
 import { addressHash, emailAddress } from './address.ts';
 
 export const BOUNCE_TYPES = ['hard', 'soft', 'complaint'] as const;
@@ -108,26 +109,8 @@ export function bounceDedupeKey(report: BounceReport, occurredAt: Date, reason: 
   return `bounce:sha256:${createHash('sha256').update(what).digest('hex')}`;
 }
 
-/** A stronger reason replaces a weaker one; "forgotten" and "manual" were people's decisions and stay. */
-const STRENGTH: Partial<Record<SuppressionReason, number>> = { soft_bounce: 1, hard_bounce: 2, complaint: 3 };
 /** Complained outranks bounced, which outranks every other status. */
 const STATUS_STRENGTH: Partial<Record<SubscriberStatus, number>> = { bounced: 1, complained: 2 };
-
-async function suppress(tx: DbClient, hash: string, reason: SuppressionReason, detail: string | null) {
-  const existing = await tx.suppression.findUnique({ where: { addressHash: hash } });
-  if (!existing) {
-    await tx.suppression.upsert({
-      where: { addressHash: hash },
-      create: { addressHash: hash, reason, detail },
-      update: {},
-    });
-    return;
-  }
-  const before = STRENGTH[existing.reason];
-  if (before !== undefined && STRENGTH[reason]! > before) {
-    await tx.suppression.update({ where: { addressHash: hash }, data: { reason, detail } });
-  }
-}
 
 /** Soft bounces of an address that happened (by the provider's clock) within the window ending now. */
 async function recentSoftBounces(tx: DbClient, hash: string, windowDays: number, now: Date): Promise<number> {
@@ -185,7 +168,7 @@ export async function recordBounce(
               ${JSON.stringify(data)}::jsonb, ${bounceDedupeKey(report, occurredAt, reason)}, ${now})
       ON CONFLICT (dedupe_key) DO NOTHING
       RETURNING id`;
-    const suppressedAlready = async () => (await tx.suppression.count({ where: { addressHash: hash } })) > 0;
+    const suppressedAlready = () => isHashSuppressed(tx, hash);
     if (inserted.length === 0) return { status: 'duplicate', suppressed: await suppressedAlready() };
 
     let suppression: SuppressionReason | undefined;
@@ -201,7 +184,7 @@ export async function recordBounce(
     }
     if (!suppression) return { status: 'recorded', suppressed: await suppressedAlready() };
 
-    await suppress(tx, hash, suppression, detail?.slice(0, 500) ?? null);
+    await suppressForFeedback(tx, hash, suppression, detail?.slice(0, 500) ?? null);
     const status: SubscriberStatus = suppression === 'complaint' ? 'complained' : 'bounced';
     if (subscriber && (STATUS_STRENGTH[subscriber.status] ?? 0) < STATUS_STRENGTH[status]!) {
       await tx.subscriber.update({ where: { id: subscriber.id }, data: { status } });

@@ -2,10 +2,10 @@
 import type { Config } from '../../config.ts';
 import type { Database } from '../../db/client.ts';
 import type { ClaimedDelivery } from '../mail/deliveries.ts';
-import { messageIdFor } from '../mail/deliveries.ts';
+import { envelope } from '../mail/envelope.ts';
 import { renderEmail, type EmailTemplates } from '../mail/templates.ts';
 import type { Composed } from '../mail/send.ts';
-import { addressHash } from './address.ts';
+import { isSuppressed } from '../mail/suppressions.ts';
 import { describeSchedule } from './preferences.ts';
 import { signToken, type TokenPurpose } from './tokens.ts';
 
@@ -48,19 +48,13 @@ export async function subscriptionEmail(
     include: { topics: { include: { topic: { select: { name: true } } }, orderBy: { topic: { name: 'asc' } } } },
   });
   if (!subscriber) return { skip: 'the subscriber no longer exists' };
-  if (await db.suppression.findUnique({ where: { addressHash: addressHash(subscriber.email) } })) {
+  if (await isSuppressed(db, subscriber.email)) {
     return { skip: 'the address is suppressed' };
   }
   const expected = delivery.kind === 'confirm' ? 'pending' : 'active';
   if (subscriber.status !== expected) return { skip: `the subscriber is ${subscriber.status}` };
 
-  const common = {
-    messageId: messageIdFor(delivery.id, config.PUBLIC_URL),
-    from: config.MAIL_FROM,
-    ...(config.MAIL_REPLY_TO ? { replyTo: config.MAIL_REPLY_TO } : {}),
-    to: subscriber.email,
-    headers: { 'Auto-Submitted': 'auto-generated' },
-  };
+  const letter = { deliveryId: delivery.id, kind: delivery.kind, to: subscriber.email };
   const footer = 'You get this email because this address was entered on the Paperboy signup form.';
   if (delivery.kind === 'confirm') {
     const subject = 'Confirm your Paperboy subscription';
@@ -83,7 +77,7 @@ export async function subscriptionEmail(
           ? `${config.CONFIRM_TOKEN_TTL_HOURS / 24} days`
           : `${config.CONFIRM_TOKEN_TTL_HOURS} hours`,
     });
-    return { message: { ...common, subject, html, text } };
+    return { message: envelope(config, { ...letter, subject, html, text }) };
   }
   const subject = 'Your Paperboy settings link';
   const { html, text } = renderEmail(templates, 'manage-link', {
@@ -92,5 +86,5 @@ export async function subscriptionEmail(
     footer,
     manageUrl: subscriberLink(config, subscriber, 'manage'),
   });
-  return { message: { ...common, subject, html, text } };
+  return { message: envelope(config, { ...letter, subject, html, text }) };
 }

@@ -2,7 +2,10 @@
 // Every state change is written to the Event table in the same transaction as the change itself.
 import type { Config } from '../../config.ts';
 import type { Database, DbClient } from '../../db/client.ts';
-import type { DeliveryKind, Subscriber, SuppressionReason } from '../../generated/prisma/client.ts';
+import type { Subscriber } from '../../generated/prisma/client.ts';
+import { deliveriesForExport } from '../mail/delivery-log.ts';
+import { createTransactionalDelivery } from '../mail/outbox.ts';
+import { isSuppressed, suppressAddress } from '../mail/suppressions.ts';
 import { addressHash } from './address.ts';
 import { recordBounce } from './bounces.ts';
 import type { Preferences } from './preferences.ts';
@@ -20,31 +23,6 @@ type Keys = Config['TOKEN_KEYS'];
 
 export async function recordEvent(db: DbClient, subscriberId: string | null, type: string, data: object = {}) {
   await db.event.create({ data: { subscriberId, type, data } });
-}
-
-/**
- * Transactional emails are keyed by time window and token version: the unique key allows one per address
- * per window, and a revocation (which makes the last email's links useless) starts a new one.
- */
-export function mailWindowKey(now: Date, windowMinutes: number, tokenVersion: number): string {
-  const windowMs = windowMinutes * 60_000;
-  return `v${tokenVersion}:${new Date(Math.floor(now.getTime() / windowMs) * windowMs).toISOString()}`;
-}
-
-async function queueMail(
-  db: DbClient,
-  subscriber: { id: string; tokenVersion: number },
-  kind: DeliveryKind,
-  now: Date,
-  windowMinutes: number,
-) {
-  const rows = await db.$queryRaw<{ id: string }[]>`
-    INSERT INTO delivery (subscriber_id, kind, digest_key, due_at, updated_at)
-    VALUES (${subscriber.id}::uuid, ${kind}::delivery_kind, ${mailWindowKey(now, windowMinutes, subscriber.tokenVersion)},
-            ${now}, now())
-    ON CONFLICT (subscriber_id, kind, digest_key) DO NOTHING
-    RETURNING id`;
-  return rows[0]?.id;
 }
 
 function preferenceColumns(prefs: Preferences) {
@@ -90,7 +68,8 @@ export async function signUp(
   return db.$transaction(async (tx) => {
     // Serialise signups of one address (and its deletion), so two at once cannot both create it.
     await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtext(${`signup:${addressHash(email)}`}))`;
-    if (await tx.suppression.findUnique({ where: { addressHash: addressHash(email) } })) return undefined;
+    // A suppressed address changes nothing here, not only gets no mail (the outbox would refuse that too).
+    if (await isSuppressed(tx, email)) return undefined;
     const existing = await tx.subscriber.findUnique({ where: { email } });
     const consentColumns = {
       consentAt: now,
@@ -100,7 +79,7 @@ export async function signUp(
     };
     if (existing?.status === 'active') {
       await recordEvent(tx, existing.id, 'signup_while_active', { ip: consent.ip });
-      return queueMail(tx, existing, 'manage_link', now, config.CONFIRM_EMAIL_WINDOW_MINUTES);
+      return createTransactionalDelivery(tx, existing, 'manage_link', now, config.CONFIRM_EMAIL_WINDOW_MINUTES);
     }
     let subscriber: Subscriber;
     if (!existing) {
@@ -129,7 +108,7 @@ export async function signUp(
       formVersion: consent.formVersion,
       topics: prefs.topics,
     });
-    return queueMail(tx, subscriber, 'confirm', now, config.CONFIRM_EMAIL_WINDOW_MINUTES);
+    return createTransactionalDelivery(tx, subscriber, 'confirm', now, config.CONFIRM_EMAIL_WINDOW_MINUTES);
   });
 }
 
@@ -213,8 +192,7 @@ export async function resendConfirmation(
 ) {
   const subscriber = await db.subscriber.findUnique({ where: { id: subscriberId } });
   if (subscriber?.status !== 'pending') return undefined;
-  if (await db.suppression.findUnique({ where: { addressHash: addressHash(subscriber.email) } })) return undefined;
-  return queueMail(db, subscriber, 'confirm', now, config.CONFIRM_EMAIL_WINDOW_MINUTES);
+  return createTransactionalDelivery(db, subscriber, 'confirm', now, config.CONFIRM_EMAIL_WINDOW_MINUTES);
 }
 
 /** "Email me my manage link": the same answer whatever the address, a link only for active readers. */
@@ -244,8 +222,7 @@ async function settingsLinkFor(
   now: Date,
 ) {
   if (!subscriber || subscriber.status !== 'active') return undefined;
-  if (await db.suppression.findUnique({ where: { addressHash: addressHash(subscriber.email) } })) return undefined;
-  return queueMail(db, subscriber, 'manage_link', now, config.CONFIRM_EMAIL_WINDOW_MINUTES);
+  return createTransactionalDelivery(db, subscriber, 'manage_link', now, config.CONFIRM_EMAIL_WINDOW_MINUTES);
 }
 
 export async function updatePreferences(db: Database, subscriberId: string, prefs: Preferences) {
@@ -279,7 +256,7 @@ export async function revokeLinks(
       data: { tokenVersion: { increment: 1 } },
     });
     await recordEvent(tx, subscriberId, 'links_revoked');
-    return queueMail(tx, subscriber, 'manage_link', now, config.CONFIRM_EMAIL_WINDOW_MINUTES);
+    return createTransactionalDelivery(tx, subscriber, 'manage_link', now, config.CONFIRM_EMAIL_WINDOW_MINUTES);
   });
 }
 
@@ -305,13 +282,11 @@ export async function exportSubscriber(db: Database, subscriberId: string) {
     where: { id: subscriberId },
     include: {
       topics: { include: { topic: { select: { slug: true, name: true } } } },
-      deliveries: {
-        select: { kind: true, digestKey: true, status: true, paperIds: true, sentAt: true, createdAt: true },
-      },
       events: { select: { type: true, data: true, createdAt: true }, orderBy: { createdAt: 'asc' } },
     },
   });
-  const { topics, deliveries, events, ...profile } = subscriber;
+  const deliveries = await deliveriesForExport(db, subscriberId);
+  const { topics, events, ...profile } = subscriber;
   return {
     exportedAt: new Date().toISOString(),
     profile,
@@ -327,14 +302,6 @@ export async function exportSubscriber(db: Database, subscriberId: string) {
     deliveries,
     events: events.map((event) => ({ ...event, id: undefined })),
   };
-}
-
-export async function suppressAddress(db: DbClient, email: string, reason: SuppressionReason, detail?: string) {
-  await db.suppression.upsert({
-    where: { addressHash: addressHash(email) },
-    create: { addressHash: addressHash(email), reason, detail: detail ?? null },
-    update: {},
-  });
 }
 
 /**

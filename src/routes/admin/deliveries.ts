@@ -3,8 +3,10 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { Config } from '../../config.ts';
 import type { Database } from '../../db/client.ts';
-import { deliveryDetail, listDeliveries, retryDelivery, type RetryQueues } from '../../modules/admin/deliveries.ts';
+import { retryDeliveryAsOperator } from '../../modules/admin/deliveries.ts';
 import { pageQuery } from '../../modules/admin/pagination.ts';
+import { deliveryDetail, listDeliveries } from '../../modules/mail/delivery-log.ts';
+import type { RetryQueues } from '../../modules/mail/outbox.ts';
 import { queryDate } from '../schemas.ts';
 import { deliveryKind, deliveryStatus, deliverySummary, errors, page, uuidParams } from './schemas.ts';
 
@@ -75,7 +77,7 @@ export const adminDeliveryRoutes: FastifyPluginAsyncZod<{ db: Database; config: 
       },
     },
     async (request, reply) => {
-      const { queued } = await retryDelivery(
+      const { queued } = await retryDeliveryAsOperator(
         db,
         queues,
         request.params.id,

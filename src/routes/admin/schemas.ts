@@ -21,7 +21,7 @@ export const queryBoolean = z
 export const uuidParams = z.object({ id: z.uuid({ message: 'must be a UUID' }) });
 
 export const deliveryKind = z.enum(['confirm', 'manage_link', 'digest']);
-export const deliveryStatus = z.enum(['pending', 'sending', 'sent', 'skipped', 'failed', 'unknown']);
+export const deliveryStatus = z.enum(['pending', 'sending', 'sent', 'skipped', 'failed']);
 
 /** A delivery as the lists show it. */
 export const deliverySummary = z.object({

@@ -3,13 +3,8 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { Database } from '../../db/client.ts';
 import { pageQuery } from '../../modules/admin/pagination.ts';
-import {
-  addressHashSchema,
-  addSuppression,
-  listSuppressions,
-  removeSuppression,
-  suppressionDetail,
-} from '../../modules/admin/suppressions.ts';
+import { addSuppression, removeSuppression, suppressionDetail } from '../../modules/admin/suppressions.ts';
+import { addressHashSchema, listSuppressions } from '../../modules/mail/suppressions.ts';
 import { addressHash, emailAddress } from '../../modules/subscribers/address.ts';
 import { errors, page } from './schemas.ts';
 
