@@ -1,6 +1,7 @@
 // Benchmark: digest throughput end to end. N readers all due now, one scheduling pass, the digest worker in
-// 1 then 2 real processes sending to an SMTP sink in its own process; and, in the same run, the sink's own
-// ceiling (prebuilt messages of the same size sent straight with nodemailer at the same concurrency).
+// 1 then 2 real processes sending to an SMTP sink in its own process; and, in the same run, the same path
+// without a database (jobs carrying prebuilt template data, filled and sent by the same code, nodb-worker.ts)
+// and the sink's own ceiling (prebuilt messages of the same size sent straight with nodemailer).
 //
 //   npm run bench -- digest [--readers 10000] [--concurrency 16] [--processes 1,2] [--profile]
 //
@@ -8,15 +9,20 @@
 import os from 'node:os';
 import { parseArgs } from 'node:util';
 import nodemailer from 'nodemailer';
+import { Queue } from 'bullmq';
 import { createDatabase } from '../src/db/client.ts';
+import { digestTemplateData } from '../src/modules/digests/compose.ts';
+import { choosePapersFor } from '../src/modules/digests/papers.ts';
 import { scheduleDueDigests } from '../src/modules/digests/schedule.ts';
 import { loadSamplePapers } from '../src/modules/papers/sample.ts';
 import { createQueueConnection } from '../src/queues/connection.ts';
 import { createDigestQueue, enqueueDeliveries } from '../src/queues/deliveries.ts';
 import { ask, forkReady, stop } from './ipc.ts';
+import { NODB_QUEUE, type PrebuiltDigest } from './nodb.ts';
 import { recordResult } from './results.ts';
 import {
   BENCH_TOKEN_KEYS,
+  benchConfig,
   cpuByGroup,
   cpuSnapshot,
   createBenchDatabase,
@@ -78,7 +84,7 @@ interface Run {
 /** Where a process's CPU time is counted: this benchmark's processes by pid, the servers by name. */
 const groupOf = (workerPids: number[]) => (pid: number, comm: string) =>
   workerPids.includes(pid)
-    ? 'digest workers'
+    ? 'workers'
     : pid === sink.pid
       ? 'SMTP sink'
       : pid === process.pid
@@ -209,10 +215,95 @@ async function sinkCeiling(sample: string, count: number, connections: number, i
   return { accepted: report.accepted.length, seconds: (last - started) / 1000, peakMiB: report.peakMiB };
 }
 
-const runs: Run[] = [];
-for (const processes of processCounts) runs.push(await digestRun(processes));
-const widest = Math.max(...processCounts);
+/**
+ * Up to `count` readers' digests as prebuilt template data: papers chosen (by the same statement, in
+ * pages) and links signed ahead of time, so the no-database run only fills, builds and sends.
+ */
+async function prebuiltDigests(count: number): Promise<PrebuiltDigest[]> {
+  const db = createDatabase(template.url);
+  const config = benchConfig({ PUBLIC_URL });
+  const at = new Date();
+  const rows = await db.subscriber.findMany({
+    include: { topics: { include: { topic: { select: { id: true, name: true } } } } },
+    orderBy: { email: 'asc' },
+    take: count,
+  });
+  const digests: PrebuiltDigest[] = [];
+  for (let i = 0; i < rows.length; i += 100) {
+    const page = rows.slice(i, i + 100).map((row) => ({ ...row, topics: row.topics.map(({ topic }) => topic) }));
+    const since = new Date(at.getTime() - 86_400_000);
+    const chosen = await choosePapersFor(db, page.map((reader) => ({ reader, since })), at);
+    page.forEach((reader, k) => {
+      if (!chosen[k]!.length) return;
+      const deliveryId = crypto.randomUUID();
+      const built = digestTemplateData(config, reader, chosen[k]!, at, { deliveryId });
+      digests.push({ deliveryId, to: reader.email, ...built });
+    });
+  }
+  await db.$disconnect();
+  return digests;
+}
+
+/** The same sending path with no database: prebuilt pages through the same fill, builder and mailer. */
+async function noDatabaseRun(processes: number, digests: PrebuiltDigest[]): Promise<Run> {
+  const prefix = uniqueQueuePrefix();
+  const connection = createQueueConnection(REDIS_URL);
+  const queue = new Queue<{ digests: PrebuiltDigest[] }>(NODB_QUEUE, { connection, prefix });
+  const workers = await Promise.all(
+    Array.from({ length: processes }, () =>
+      forkReady('./nodb-worker.ts', {
+        SMTP_URL,
+        QUEUE_PREFIX: prefix,
+        PUBLIC_URL,
+        TOKEN_KEYS: BENCH_TOKEN_KEYS,
+        PAPER_FEEDS: 'none',
+        LOG_LEVEL: 'warn',
+        NODE_ENV: 'production',
+        WORKER_CONCURRENCY: String(concurrency),
+      }),
+    ),
+  );
+  await ask(sink, 'reset');
+  const cpuBefore = cpuSnapshot();
+  const started = Date.now();
+  const pages: PrebuiltDigest[][] = [];
+  for (let i = 0; i < digests.length; i += 100) pages.push(digests.slice(i, i + 100));
+  await queue.addBulk(pages.map((page) => ({ name: 'send', data: { digests: page } })));
+  await waitFor(async () => (await ask<{ type: string; count: number }>(sink, 'count')).count >= digests.length, 30 * 60_000);
+  const cpu = cpuByGroup(cpuBefore, cpuSnapshot(), groupOf(workers.map(({ child }) => child.pid!)));
+  const peakMiB = workers.map(({ child }) => processMemory(child.pid).peakMiB);
+  await Promise.all(workers.map(({ child }) => stop(child, 'stop')));
+  const report = await ask<SinkReport & { type: string }>(sink, 'report');
+  const last = Math.max(...report.accepted.map(([, at]) => at));
+  await queue.obliterate({ force: true });
+  await queue.close();
+  await connection.quit();
+  await deleteKeysWithPrefix(prefix);
+  return {
+    label: `no database, ${processes} process${processes === 1 ? '' : 'es'}`,
+    sent: report.accepted.length,
+    skipped: 0,
+    passSeconds: 0,
+    seconds: (last - started) / 1000,
+    p50: Number.NaN,
+    p99: Number.NaN,
+    peakMiB,
+    avgBytes: report.bytes / Math.max(1, report.accepted.length),
+    sample: report.sample,
+    queriesPerDigest: 0,
+    cpuPerDigest: new Map([...cpu].map(([group, seconds]) => [group, (1000 * seconds) / report.accepted.length])),
+  };
+}
+
 const ceilingMessages = Math.min(readers, 10_000);
+const prebuilt = await prebuiltDigests(ceilingMessages);
+const runs: Run[] = [];
+const baselines: Run[] = [];
+for (const processes of processCounts) {
+  runs.push(await digestRun(processes));
+  baselines.push(await noDatabaseRun(processes, prebuilt));
+}
+const widest = Math.max(...processCounts);
 // A worker process opens WORKER_CONCURRENCY SMTP connections (its messages in flight); so does the ceiling.
 const ceiling = await sinkCeiling(runs[0]!.sample, ceilingMessages, concurrency * widest, concurrency * widest);
 await stop(sink);
@@ -222,21 +313,31 @@ const ceilingRate = ceiling.accepted / ceiling.seconds;
 const table = [
   '| run | digests sent | seconds (pass + sending) | digests/s | % of sink ceiling | p50 / p99 latency (s) | peak RSS per process (MiB) |',
   '| --- | ---: | ---: | ---: | ---: | ---: | ---: |',
-  ...runs.map(
+  ...[...runs, ...baselines].map(
     (run) =>
-      `| ${run.label} | ${run.sent} | ${fixed(run.seconds, 1)} (pass ${fixed(run.passSeconds, 1)}) | ${fixed(run.sent / run.seconds)} | ${fixed((100 * run.sent) / run.seconds / ceilingRate)}% | ${fixed(run.p50 / 1000, 1)} / ${fixed(run.p99 / 1000, 1)} | ${run.peakMiB.map((m) => fixed(m)).join(', ')} |`,
+      `| ${run.label} | ${run.sent} | ${fixed(run.seconds, 1)}${run.passSeconds ? ` (pass ${fixed(run.passSeconds, 1)})` : ''} | ${fixed(run.sent / run.seconds)} | ${fixed((100 * run.sent) / run.seconds / ceilingRate)}% | ${Number.isNaN(run.p50) ? '–' : `${fixed(run.p50 / 1000, 1)} / ${fixed(run.p99 / 1000, 1)}`} | ${run.peakMiB.map((m) => fixed(m)).join(', ')} |`,
   ),
   `| sink ceiling: ${ceiling.accepted} prebuilt ${fixed(runs[0]!.sample.length / 1024)} KiB digests (runs averaged ${fixed(runs[0]!.avgBytes / 1024)} KiB), nodemailer pool of ${concurrency * widest} connections, ${concurrency * widest} in flight | ${ceiling.accepted} | ${fixed(ceiling.seconds, 1)} | ${fixed(ceilingRate)} | 100% | – | sink ${fixed(ceiling.peakMiB)} |`,
 ];
-const groups = [...new Set(runs.flatMap((run) => [...run.cpuPerDigest.keys()]))].sort();
+const all = [...runs, ...baselines];
+const groups = [...new Set(all.flatMap((run) => [...run.cpuPerDigest.keys()]))].sort();
+/** What the target counts: CPU of the workers, Postgres and Redis per digest (not the sink's, nor the neighbours'). */
+const ownCpu = (run: Run) => ['workers', 'postgres', 'redis'].reduce((sum, group) => sum + (run.cpuPerDigest.get(group) ?? 0), 0);
 table.push(
   '',
-  `| CPU ms per digest sent (the machine has ${os.cpus().length * 1000} ms per second) | ${runs.map((run) => run.label).join(' | ')} |`,
-  `| --- | ${runs.map(() => '---:').join(' | ')} |`,
-  ...groups.map(
-    (group) => `| ${group} | ${runs.map((run) => fixed(run.cpuPerDigest.get(group) ?? 0, 2)).join(' | ')} |`,
-  ),
-  `| (Postgres statements per digest, from the workers) | ${runs.map((run) => fixed(run.queriesPerDigest, 1)).join(' | ')} |`,
+  `| CPU ms per digest sent (the machine has ${os.cpus().length * 1000} ms per second) | ${all.map((run) => run.label).join(' | ')} |`,
+  `| --- | ${all.map(() => '---:').join(' | ')} |`,
+  ...groups.map((group) => `| ${group} | ${all.map((run) => fixed(run.cpuPerDigest.get(group) ?? 0, 2)).join(' | ')} |`),
+  `| **workers + postgres + redis** | ${all.map((run) => fixed(ownCpu(run), 2)).join(' | ')} |`,
+  `| (Postgres statements per digest, from the workers) | ${all.map((run) => fixed(run.queriesPerDigest, 2)).join(' | ')} |`,
+  '',
+  '| Paperboy against the same path without a database | digests/s, Paperboy | digests/s, no database | ratio |',
+  '| --- | ---: | ---: | ---: |',
+  ...runs.map((run, i) => {
+    const paperboy = run.sent / run.seconds;
+    const baseline = baselines[i]!.sent / baselines[i]!.seconds;
+    return `| ${processCounts[i]} worker process${processCounts[i] === 1 ? '' : 'es'} | ${fixed(paperboy)} | ${fixed(baseline)} | ${fixed(paperboy / baseline, 2)} |`;
+  }),
 );
 const notes =
   `${readers} readers due now (sample papers listed today); ${runs[0]!.skipped} skipped (no new paper matched). ` +

@@ -39,8 +39,10 @@ export type PaperRequest = { reader: DigestReader; since: Date } | { reader: Dig
 // For each reader `r.i`: the candidates (new to Paperboy since their previous digest, as a feed may deliver
 // a paper dated earlier than it arrives; listed recently, so an arXiv import of old papers floods no one;
 // never sent to them), or the papers of the digest being re-sent; each with the best of the reader's
-// topics it matches, the best of their keywords (by the topic rule: `paper_matches`), whether one of
-// their exclusions matches, and the shared ranking (SQL `paper_rank`) for the relevance that wins.
+// topics it matches, the best of their keywords, whether one of their exclusions matches, and the shared
+// ranking (SQL `paper_rank`) for the relevance that wins. Work is shared across the page: the topic
+// scores are stored per paper (paper_topic), and each distinct keyword of the page is matched against
+// each candidate once (by the topic rule, `paper_matches`), whoever asked for it; readers then only join.
 const CANDIDATES = `
   WITH r AS MATERIALIZED (
     SELECT * FROM jsonb_to_recordset($1::jsonb)
@@ -50,37 +52,44 @@ const CANDIDATES = `
      WHERE withdrawn_at IS NULL AND hidden_at IS NULL
        AND ((created_at > (SELECT min(since) FROM r) AND created_at <= $2 AND listed_at > $3)
             OR id = ANY(ARRAY(SELECT unnest(resend) FROM r)))
-  ), pairs AS (
-    SELECT r.i, r.subscriber, r.resend, p.id, p.search, p.upvotes, p.listed_at
+  ), sent AS MATERIALIZED (
+    SELECT subscriber_id, paper_id FROM sent_paper
+     WHERE subscriber_id IN (SELECT subscriber FROM r) AND paper_id IN (SELECT id FROM p)
+  ), pairs AS MATERIALIZED (
+    SELECT r.i, r.resend IS NOT NULL AS resend, p.id, p.upvotes, p.listed_at
       FROM r JOIN p ON CASE WHEN r.resend IS NULL
                             THEN p.created_at > r.since AND p.created_at <= $2 AND p.listed_at > $3
-                                 AND NOT EXISTS (SELECT 1 FROM sent_paper sp
-                                                  WHERE sp.subscriber_id = r.subscriber AND sp.paper_id = p.id)
                             ELSE p.id = ANY(r.resend) END
-  ), inc AS MATERIALIZED (
-    SELECT r.i, k.keyword, websearch_to_tsquery('english', k.keyword) AS q FROM r, unnest(r.include) AS k(keyword)
-  ), exc AS MATERIALIZED (
-    SELECT r.i, websearch_to_tsquery('english', k.keyword) AS q FROM r, unnest(r.exclude) AS k(keyword)
-  ), scored AS (
-    SELECT pr.i, pr.id, pr.resend IS NOT NULL AS resend, pr.upvotes, pr.listed_at,
-           topic.name AS topic, coalesce(topic.score, 0) AS topic_score, kw.keyword, kw.score AS keyword_score,
-           EXISTS (SELECT 1 FROM exc WHERE exc.i = pr.i AND paper_matches(pr.search, exc.q)) AS excluded
-      FROM pairs pr
-      LEFT JOIN LATERAL (
-        SELECT t.name, pt.score FROM paper_topic pt
-          JOIN subscriber_topic st ON st.topic_id = pt.topic_id AND st.subscriber_id = pr.subscriber
-          JOIN topic t ON t.id = pt.topic_id
-         WHERE pt.paper_id = pr.id ORDER BY pt.score DESC LIMIT 1
-      ) topic ON true
-      LEFT JOIN LATERAL (
-        SELECT inc.keyword, paper_relevance(pr.search, inc.q) AS score FROM inc
-         WHERE inc.i = pr.i AND paper_matches(pr.search, inc.q)
-         ORDER BY score DESC, inc.keyword LIMIT 1
-      ) kw ON true
+     WHERE r.resend IS NOT NULL
+        OR NOT EXISTS (SELECT 1 FROM sent WHERE sent.subscriber_id = r.subscriber AND sent.paper_id = p.id)
+  ), hits AS MATERIALIZED (
+    SELECT k.keyword, p.id, paper_relevance(p.search, k.q) AS score
+      FROM (SELECT keyword, websearch_to_tsquery('english', keyword) AS q
+              FROM (SELECT DISTINCT unnest(include || exclude) AS keyword FROM r) distinct_keywords) k
+      JOIN p ON paper_matches(p.search, k.q)
+  ), best_topic AS (
+    SELECT DISTINCT ON (r.i, pt.paper_id) r.i, pt.paper_id AS id, t.name, pt.score
+      FROM r JOIN subscriber_topic st ON st.subscriber_id = r.subscriber
+      JOIN paper_topic pt ON pt.topic_id = st.topic_id AND pt.paper_id IN (SELECT id FROM p)
+      JOIN topic t ON t.id = pt.topic_id
+     ORDER BY r.i, pt.paper_id, pt.score DESC, t.name
+  ), best_keyword AS (
+    SELECT DISTINCT ON (r.i, h.id) r.i, h.id, h.keyword, h.score
+      FROM r CROSS JOIN unnest(r.include) AS k(keyword) JOIN hits h ON h.keyword = k.keyword
+     ORDER BY r.i, h.id, h.score DESC, h.keyword
+  ), excluded AS (
+    SELECT DISTINCT r.i, h.id FROM r CROSS JOIN unnest(r.exclude) AS k(keyword) JOIN hits h ON h.keyword = k.keyword
   ), judged AS (
-    SELECT *, keyword IS NOT NULL AND (topic IS NULL OR keyword_score > topic_score) AS by_keyword FROM scored
+    SELECT pr.i, pr.id, pr.upvotes, pr.listed_at, bt.name AS topic, coalesce(bt.score, 0) AS topic_score,
+           bk.keyword, bk.score AS keyword_score,
+           bk.keyword IS NOT NULL AND (bt.name IS NULL OR bk.score > coalesce(bt.score, 0)) AS by_keyword
+      FROM pairs pr
+      LEFT JOIN best_topic bt ON bt.i = pr.i AND bt.id = pr.id
+      LEFT JOIN best_keyword bk ON bk.i = pr.i AND bk.id = pr.id
      -- A sent digest is shown as it was: its papers stay even if the reader's choices changed since.
-     WHERE resend OR NOT (excluded OR (topic IS NULL AND keyword IS NULL))
+     WHERE pr.resend
+        OR NOT (EXISTS (SELECT 1 FROM excluded e WHERE e.i = pr.i AND e.id = pr.id)
+                OR (bt.name IS NULL AND bk.keyword IS NULL))
   )
   SELECT i, id,
          CASE WHEN by_keyword THEN 'your keyword ' || keyword ELSE coalesce(topic, 'trending') END AS why,
