@@ -9,7 +9,8 @@ import { MigrationError, migrate } from './db/migrate.ts';
 import { DomainError, InvalidInputError } from './errors.ts';
 import { newAdminToken } from './modules/admin/auth.ts';
 import { previewDigest } from './modules/digests/compose.ts';
-import { forceResendLatestDigest, scheduleDueDigests } from './modules/digests/schedule.ts';
+import { scheduleDueDigests } from './modules/digests/schedule.ts';
+import { resendLatestDigest } from './modules/mail/outbox.ts';
 import { compileEmailTemplates } from './modules/mail/templates.ts';
 import { createCommandConnection } from './queues/connection.ts';
 import { createDigestQueue, enqueueDeliveries } from './queues/deliveries.ts';
@@ -117,7 +118,7 @@ const commands: Record<string, Command> = {
           if (!email) throw new UsageError("paperboy digest:run --now --force needs the reader's email address.");
           const reader = await db.subscriber.findUnique({ where: { email: addressOf(email) } });
           if (!reader) throw new InvalidInputError(`No subscriber has the address ${email}.`);
-          const id = await forceResendLatestDigest(db, reader.id);
+          const id = await resendLatestDigest(db, reader.id);
           if (!id) throw new InvalidInputError(`${email} has not been sent a digest yet: there is nothing to re-send.`);
           await enqueueDeliveries(queue)([id]);
           console.log('The latest digest will be sent again.');

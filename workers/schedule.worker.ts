@@ -1,6 +1,7 @@
 // Schedule queue: a job scheduler ticks every minute (UTC); each tick creates the digests now due and
 // queues them on the digest queue.
-import { scheduleDueDigests, skipLateDigests } from '../src/modules/digests/schedule.ts';
+import { scheduleDueDigests } from '../src/modules/digests/schedule.ts';
+import { skipLateDigests } from '../src/modules/mail/outbox.ts';
 import { createDigestQueue, enqueueDeliveries } from '../src/queues/deliveries.ts';
 import { createQueue, createWorker, QUEUE_NAMES } from '../src/queues/index.ts';
 import type { WorkerFactory } from '../src/queues/worker.ts';

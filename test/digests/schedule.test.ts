@@ -1,7 +1,8 @@
 // The scheduler, driven by a fixed clock minute by minute through 2026's DST changes: one digest per
 // reader per local day, at the reader's own hour, whatever the offset or the season.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { scheduleDueDigests, skipLateDigests } from '../../src/modules/digests/schedule.ts';
+import { scheduleDueDigests } from '../../src/modules/digests/schedule.ts';
+import { skipLateDigests } from '../../src/modules/mail/outbox.ts';
 import { openTestDatabase } from '../helpers/postgres.ts';
 
 type TestDb = Awaited<ReturnType<typeof openTestDatabase>>;

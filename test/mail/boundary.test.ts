@@ -12,17 +12,6 @@ const SRC = path.join(ROOT, 'src');
 /** Generated code, and the owner itself. */
 const SKIPPED = ['src/generated/', 'src/modules/mail/'];
 
-/**
- * Files that still touch the tables while their owner moves those queries into src/modules/mail (issue 12,
- * item 1, the digest sending path). Remove a file once it no longer does: this test fails while a listed
- * file is already clean, so the list can only shrink. Never add to it.
- */
-const PENDING_MOVE = [
-  'src/modules/digests/compose.ts',
-  'src/modules/digests/papers.ts',
-  'src/modules/digests/schedule.ts',
-];
-
 const TABLES = ['delivery', 'suppression'];
 /** The Prisma model accessors of those tables (`db.delivery`, `tx.suppression`). */
 const MODELS = new Set(TABLES);
@@ -177,22 +166,15 @@ describe('the mail module owns the delivery and suppression tables', () => {
     ).toEqual([]);
   });
 
-  it('no file outside src/modules/mail touches them, except the listed ones still being moved', async () => {
+  it('no file outside src/modules/mail touches them', async () => {
     const files = await sourceFiles(SRC);
     expect(files.length).toBeGreaterThan(50);
     const offences: string[] = [];
-    const cleanButListed: string[] = [];
     for (const file of files) {
       const violations = tableAccesses(await readFile(path.join(ROOT, file), 'utf8'), file);
-      if (PENDING_MOVE.includes(file)) {
-        if (violations.length === 0) cleanButListed.push(file);
-        continue;
-      }
       for (const { line, what } of violations) offences.push(`${file}:${line}: ${what}`);
     }
-    // offences: call a function of src/modules/mail (outbox.ts, suppressions.ts, delivery-log.ts) instead.
-    // cleanButListed: no longer touches the tables, so take it off PENDING_MOVE.
-    expect({ offences, cleanButListed }).toEqual({ offences: [], cleanButListed: [] });
-    for (const file of PENDING_MOVE) expect(files, `${file} in PENDING_MOVE does not exist`).toContain(file);
+    // Call a function of src/modules/mail (outbox.ts, suppressions.ts, delivery-log.ts) instead.
+    expect(offences).toEqual([]);
   });
 });

@@ -1,10 +1,11 @@
-// Which readers are due a digest now: Postgres does the time-zone and DST arithmetic, and the unique key
-// (subscriber, kind, digest key) makes a second digest for the same local date or ISO week impossible.
+// Which readers are due a digest now: Postgres does the time-zone and DST arithmetic; the outbox creates
+// the deliveries, where the unique key (subscriber, kind, digest key) makes a second digest for the same
+// local date or ISO week impossible.
 import { isInvalidTimeZone, type Database } from '../../db/client.ts';
 import { Prisma } from '../../generated/prisma/client.ts';
 import { unschedulableReaders } from '../../metrics.ts';
+import { createDigestDeliveries, type DueDigest } from '../mail/outbox.ts';
 import { settleRejectedTimeZones, type TimeZoneRepair } from '../subscribers/time-zones.ts';
-import { lateReason } from './cutoff.ts';
 
 export const SCHEDULE_PAGE_SIZE = 1_000;
 
@@ -27,7 +28,7 @@ export interface ScheduleResult {
 /**
  * Creates the digest deliveries that are due at `now`, a page of readers at a time, handing each page's
  * new delivery ids to `enqueue` (which overlaps with finding the next page). Safe to run from several
- * schedulers at once: `ON CONFLICT DO NOTHING` lets exactly one of them create each delivery. A reader
+ * schedulers at once: the outbox's `ON CONFLICT DO NOTHING` lets exactly one of them create each delivery. A reader
  * whose stored zone Postgres rejects (an alias an older release accepted, a name a Postgres upgrade
  * dropped) fails their whole page: that reader is repaired or skipped, the page retried, and the pass
  * goes on for everyone else.
@@ -54,13 +55,13 @@ export async function scheduleDueDigests(
   // flat. The no-op catch only marks the rejection as seen until it is awaited below.
   let queueing: Promise<void> = Promise.resolve();
   for (;;) {
-    // One statement per page: for each reader, today's and yesterday's local send slots (yesterday's
+    // One statement per page finds who is due (and one more creates their deliveries): for each reader, today's and yesterday's local send slots (yesterday's
     // matters for a late evening hour caught up after midnight); a slot is due once its local send time
     // has passed (converted back with the zone's offset of that day, so DST is right) and until the
     // cut-off; the digest key is the slot's local date, or ISO week for weekly readers.
-    let rows: { id: string | null; last: string }[];
+    let rows: (Partial<DueDigest> & { last: string | null })[];
     try {
-      rows = await db.$queryRaw<{ id: string | null; last: string }[]>`
+      rows = await db.$queryRaw<(Partial<DueDigest> & { last: string | null })[]>`
       WITH page AS (${page()}
       ), slots AS (
         SELECT p.id, p.frequency, p.weekly_day, d.day,
@@ -81,15 +82,11 @@ export async function scheduleDueDigests(
                  WHEN 'weekdays' THEN extract(isodow FROM day) <= 5
                  ELSE extract(isodow FROM day) = coalesce(weekly_day, 1)
                END
-      ), inserted AS (
-        INSERT INTO delivery (subscriber_id, kind, digest_key, due_at, updated_at)
-        SELECT id, 'digest', digest_key, due_at, now() FROM due
-        ON CONFLICT (subscriber_id, kind, digest_key) DO NOTHING
-        RETURNING id
       ), last AS (SELECT id::text AS id FROM page ORDER BY id DESC LIMIT 1)
-      SELECT inserted.id::text AS id, (SELECT id FROM last) AS last FROM inserted
+      SELECT due.id::text AS "subscriberId", due.digest_key AS "digestKey", due.due_at AS "dueAt",
+             (SELECT id FROM last) AS last FROM due
       UNION ALL
-      SELECT NULL, (SELECT id FROM last) WHERE NOT EXISTS (SELECT 1 FROM inserted)`;
+      SELECT NULL, NULL, NULL, (SELECT id FROM last) WHERE NOT EXISTS (SELECT 1 FROM due)`;
     } catch (error) {
       // Only here, after a failure, does the pass look at zones: the normal page costs nothing extra.
       if (!isInvalidTimeZone(error)) throw error;
@@ -108,8 +105,13 @@ export async function scheduleDueDigests(
       continue;
     }
     unexplained = false;
+    const ids = await createDigestDeliveries(
+      db,
+      rows.flatMap(({ subscriberId, digestKey, dueAt }) =>
+        subscriberId && digestKey && dueAt ? [{ subscriberId, digestKey, dueAt }] : [],
+      ),
+    );
     await queueing;
-    const ids = rows.flatMap((row) => (row.id ? [row.id] : []));
     queueing = ids.length ? enqueue(ids) : Promise.resolve();
     queueing.catch(() => {});
     created += ids.length;
@@ -133,35 +135,4 @@ async function countSkippedReaders(db: Database, zones: string[]): Promise<Sched
      WHERE status = 'active' AND paused_at IS NULL AND time_zone = ANY(${zones}::text[])
      GROUP BY time_zone ORDER BY time_zone`;
   return rows;
-}
-
-/**
- * A forced re-send of a reader's latest digest (`digest:run --now --force <email>`): a new delivery with
- * the same papers and a new Message-ID, so mail providers do not drop it as a duplicate. Null when the
- * reader has no sent digest.
- */
-export async function forceResendLatestDigest(db: Database, subscriberId: string, now: Date = new Date()) {
-  const latest = await db.delivery.findFirst({
-    where: { subscriberId, kind: 'digest', status: 'sent' },
-    orderBy: { sentAt: 'desc' },
-  });
-  if (!latest) return null;
-  const resend = await db.delivery.create({
-    data: {
-      subscriberId,
-      kind: 'digest',
-      digestKey: `${latest.digestKey.split('#')[0]}#resent-${now.toISOString()}`,
-      dueAt: now,
-      paperIds: latest.paperIds,
-    },
-  });
-  return resend.id;
-}
-
-/** Digests still waiting past the cut-off are marked skipped, so none is ever sent late or left pending. */
-export async function skipLateDigests(db: Database, cutoffHours: number, now: Date = new Date()): Promise<number> {
-  return db.$executeRaw`
-    UPDATE delivery SET status = 'skipped', last_error = ${lateReason({ DIGEST_CUTOFF_HOURS: cutoffHours })},
-           lease_until = NULL, updated_at = now()
-     WHERE kind = 'digest' AND status = 'pending' AND due_at + make_interval(hours => ${cutoffHours}) < ${now}`;
 }

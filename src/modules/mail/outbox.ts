@@ -6,7 +6,7 @@ import type { DbClient, Database } from '../../db/client.ts';
 import type { DeliveryKind, DeliveryStatus, Prisma } from '../../generated/prisma/client.ts';
 import { ConflictError, NotFoundError } from '../../errors.ts';
 import { enqueueDeliveries, QUEUE_WAIT_MS, within, type DeliveryJob } from '../../queues/deliveries.ts';
-import { isPastCutoff } from '../digests/cutoff.ts';
+import { isPastCutoff, lateReason } from '../digests/cutoff.ts';
 import { addressHash } from '../subscribers/address.ts';
 import { EMAIL_KINDS, TRANSACTIONAL_MAX_AGE_MS } from './kinds.ts';
 import { queueDeliveries } from './reconcile.ts';
@@ -161,4 +161,59 @@ export async function retryDelivery(
     onQueueError?.(error);
     return { queued: false };
   }
+}
+
+/** A reader's digest that is due: which slot (local date or ISO week) and since when. */
+export interface DueDigest {
+  subscriberId: string;
+  digestKey: string;
+  dueAt: Date;
+}
+
+/**
+ * Creates the digest deliveries of a scheduling page, in one statement; returns the new ids. The unique
+ * key (subscriber, kind, digest key) lets exactly one of several schedulers create each, and makes a
+ * second digest for the same local date or ISO week impossible.
+ */
+export async function createDigestDeliveries(db: Database, due: DueDigest[]): Promise<string[]> {
+  if (due.length === 0) return [];
+  const rows = await db.$queryRaw<{ id: string }[]>`
+    INSERT INTO delivery (subscriber_id, kind, digest_key, due_at, updated_at)
+    SELECT d.subscriber_id, 'digest', d.digest_key, d.due_at, now()
+      FROM unnest(${due.map((d) => d.subscriberId)}::uuid[], ${due.map((d) => d.digestKey)}::text[],
+                  ${due.map((d) => d.dueAt)}::timestamptz[]) AS d(subscriber_id, digest_key, due_at)
+    ON CONFLICT (subscriber_id, kind, digest_key) DO NOTHING
+    RETURNING id::text AS id`;
+  return rows.map((row) => row.id);
+}
+
+/**
+ * A forced re-send of a reader's latest digest (`digest:run --now --force <email>`): a new delivery with
+ * the same papers and a new Message-ID, so mail providers do not drop it as a duplicate. Null when the
+ * reader has no sent digest.
+ */
+export async function resendLatestDigest(db: Database, subscriberId: string, now: Date = new Date()) {
+  const latest = await db.delivery.findFirst({
+    where: { subscriberId, kind: 'digest', status: 'sent' },
+    orderBy: { sentAt: 'desc' },
+  });
+  if (!latest) return null;
+  const resend = await db.delivery.create({
+    data: {
+      subscriberId,
+      kind: 'digest',
+      digestKey: `${latest.digestKey.split('#')[0]}#resent-${now.toISOString()}`,
+      dueAt: now,
+      paperIds: latest.paperIds,
+    },
+  });
+  return resend.id;
+}
+
+/** Digests still waiting past the cut-off are marked skipped, so none is ever sent late or left pending. */
+export async function skipLateDigests(db: Database, cutoffHours: number, now: Date = new Date()): Promise<number> {
+  return db.$executeRaw`
+    UPDATE delivery SET status = 'skipped', last_error = ${lateReason({ DIGEST_CUTOFF_HOURS: cutoffHours })},
+           lease_until = NULL, updated_at = now()
+     WHERE kind = 'digest' AND status = 'pending' AND due_at + make_interval(hours => ${cutoffHours}) < ${now}`;
 }
