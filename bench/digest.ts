@@ -81,15 +81,18 @@ interface Run {
   cpuPerDigest: Map<string, number>;
 }
 
-/** Where a process's CPU time is counted: this benchmark's processes by pid, the servers by name. */
-const groupOf = (workerPids: number[]) => (pid: number, comm: string) =>
+/**
+ * Where a process's CPU time is counted: this benchmark's processes by pid, the servers by name. Postgres
+ * backends of other databases are other people's tests on the same server, not this run.
+ */
+const groupOf = (workerPids: number[], database?: string) => (pid: number, comm: string, backendOf?: string) =>
   workerPids.includes(pid)
     ? 'workers'
     : pid === sink.pid
       ? 'SMTP sink'
       : pid === process.pid
         ? 'benchmark (scheduling pass, polling)'
-        : comm === 'postgres'
+        : comm === 'postgres' && (backendOf === undefined || backendOf === database)
           ? 'postgres'
           : comm.startsWith('redis')
             ? 'redis'
@@ -157,7 +160,7 @@ async function digestRun(processes: number): Promise<Run> {
     return done >= created && (await ask<{ type: string; count: number }>(sink, 'count')).count >= count('sent');
   };
   await waitFor(finished, 30 * 60_000);
-  const cpu = cpuByGroup(cpuBefore, cpuSnapshot(), groupOf(workers.map(({ child }) => child.pid!)));
+  const cpu = cpuByGroup(cpuBefore, cpuSnapshot(), groupOf(workers.map(({ child }) => child.pid!), database.name));
   const peakMiB = workers.map(({ child }) => processMemory(child.pid).peakMiB);
   const stats = await Promise.all(workers.map(({ child }) => ask<{ type: string; queries: number }>(child, 'stats')));
   await Promise.all(workers.map(({ child }) => stop(child, 'stop')));

@@ -121,9 +121,21 @@ export const fixed = (value: number, digits = 0) => (Number.isFinite(value) ? va
 
 const CLOCK_TICKS_PER_SECOND = 100; // USER_HZ on Linux
 
+/**
+ * The database a Postgres backend serves (from its command line), so a run counts its own backends and
+ * not those of other people's tests on the same server; undefined for the server's own processes (WAL
+ * writer, checkpointer), which every run is charged with.
+ */
+function backendDatabase(pid: string): string | undefined {
+  // After "postgres: " comes the cluster ("15/main: ") on Debian, then "<user> <database> <client> …" for
+  // a backend, or "autovacuum worker <database>".
+  const title = readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' ').replace(/^postgres: (\S+: )?/, '');
+  return (/^autovacuum worker (\S+)/.exec(title) ?? /^\S+ (\S+) \S+\(\d+\)/.exec(title))?.[1];
+}
+
 /** CPU seconds used so far by every process on the machine, by pid, with its command name (Linux). */
-export function cpuSnapshot(): Map<number, { comm: string; seconds: number }> {
-  const snapshot = new Map<number, { comm: string; seconds: number }>();
+export function cpuSnapshot(): Map<number, { comm: string; seconds: number; database?: string | undefined }> {
+  const snapshot = new Map<number, { comm: string; seconds: number; database?: string | undefined }>();
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     try {
@@ -132,9 +144,11 @@ export function cpuSnapshot(): Map<number, { comm: string; seconds: number }> {
       const fields = stat.slice(close + 2).split(' ');
       // utime and stime are fields 14 and 15 of stat(5); fields[0] here is field 3.
       const ticks = Number(fields[11]) + Number(fields[12]);
+      const comm = stat.slice(stat.indexOf('(') + 1, close);
       snapshot.set(Number(entry), {
-        comm: stat.slice(stat.indexOf('(') + 1, close),
+        comm,
         seconds: ticks / CLOCK_TICKS_PER_SECOND,
+        database: comm === 'postgres' ? backendDatabase(entry) : undefined,
       });
     } catch {
       // the process ended while we looked
@@ -147,13 +161,13 @@ export function cpuSnapshot(): Map<number, { comm: string; seconds: number }> {
 export function cpuByGroup(
   before: ReturnType<typeof cpuSnapshot>,
   after: ReturnType<typeof cpuSnapshot>,
-  groupOf: (pid: number, comm: string) => string,
+  groupOf: (pid: number, comm: string, database: string | undefined) => string,
 ): Map<string, number> {
   const groups = new Map<string, number>();
-  for (const [pid, { comm, seconds }] of after) {
+  for (const [pid, { comm, seconds, database }] of after) {
     const used = seconds - (before.get(pid)?.comm === comm ? before.get(pid)!.seconds : 0);
     if (used <= 0) continue;
-    const group = groupOf(pid, comm);
+    const group = groupOf(pid, comm, database);
     groups.set(group, (groups.get(group) ?? 0) + used);
   }
   return groups;

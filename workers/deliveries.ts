@@ -7,7 +7,7 @@ import type { Config } from '../src/config.ts';
 import type { Database } from '../src/db/client.ts';
 import type { ClaimedDelivery } from '../src/modules/mail/deliveries.ts';
 import { reconcileDeliveries } from '../src/modules/mail/reconcile.ts';
-import { sendDeliveries, type Composed, type SendDeps } from '../src/modules/mail/send.ts';
+import { createSemaphore, sendDeliveries, type Composed, type SendDeps } from '../src/modules/mail/send.ts';
 import { EMAIL_KINDS, kindsOn, type EmailKind } from '../src/modules/mail/kinds.ts';
 import { createSendRate } from '../src/modules/mail/send-rate.ts';
 import { compileEmailTemplates, type EmailTemplates } from '../src/modules/mail/templates.ts';
@@ -68,6 +68,7 @@ export const createDeliveryWorker =
       onHardBounce: (address, reason) => markBounced(db, address, reason),
       leaseMs,
       inFlight: connections,
+      conversations: createSemaphore(connections),
       // Over the installation's send rate (or yielding to transactional mail): wait for the window to end.
       takeSendSlot: async () => {
         for (let wait = await sendRate.take(sendClass); wait > 0; wait = await sendRate.take(sendClass)) {

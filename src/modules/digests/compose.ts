@@ -1,7 +1,8 @@
 // A reader's digest email: the chosen papers, the "why" of each, and every link a reader may need.
 import type { Config } from '../../config.ts';
 import type { Database } from '../../db/client.ts';
-import { messageIdFor, previousDigestAt, sentDigest, type ClaimedDelivery } from '../mail/deliveries.ts';
+import { previousDigestAt, sentDigest, type ClaimedDelivery } from '../mail/deliveries.ts';
+import { envelope } from '../mail/envelope.ts';
 import type { Composed } from '../mail/send.ts';
 import type { MailMessage } from '../mail/transport.ts';
 import { renderEmail, type EmailTemplates } from '../mail/templates.ts';
@@ -175,32 +176,13 @@ export async function previewDigest(
   return papers.length ? renderDigest(config, templates, reader, papers, now, {}) : null;
 }
 
-/** A built digest as the message to its reader: Message-ID from the delivery, and the list headers. */
-export function digestMessage(
+/** A built digest as the message to its reader (the envelope adds the Message-ID and list headers). */
+export const digestMessage = (
   config: DigestConfig,
   deliveryId: string,
   to: string,
   digest: Pick<BuiltDigest, 'subject' | 'html' | 'text' | 'unsubscribeUrl'>,
-): MailMessage {
-  const host = new URL(config.PUBLIC_URL).hostname;
-  return {
-    messageId: messageIdFor(deliveryId, config.PUBLIC_URL),
-    from: config.MAIL_FROM,
-    ...(config.MAIL_REPLY_TO ? { replyTo: config.MAIL_REPLY_TO } : {}),
-    to,
-    subject: digest.subject,
-    html: digest.html,
-    text: digest.text,
-    headers: {
-      // One header with both ways out (RFC 2369), and the one-click POST (RFC 8058).
-      'List-Unsubscribe': `<${digest.unsubscribeUrl}>, <mailto:unsubscribe@${host}?subject=unsubscribe>`,
-      'List-Unsubscribe-Post': 'List-Unsubscribe=One-Click',
-      'List-Id': `Paperboy digest <digest.${host}>`,
-      'Auto-Submitted': 'auto-generated',
-      Precedence: 'bulk',
-    },
-  };
-}
+): MailMessage => envelope(config, { deliveryId, kind: 'digest', to, ...digest });
 
 /** Why a claimed digest must not go out after all, before any paper is chosen; null to go on. */
 function skipReason(config: DigestConfig, delivery: ClaimedDelivery, now: Date): string | null {

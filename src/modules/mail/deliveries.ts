@@ -222,30 +222,57 @@ export async function startSending(
 
 const MARK_SENT = `
   WITH sent AS (
-    UPDATE delivery
-       SET status = 'sent', message_id = $3, sent_at = now(), lease_until = NULL, last_error = NULL,
-           paper_ids = $4::text[], updated_at = now()
-     WHERE id = $1::uuid AND status = 'sending' AND attempts = $2
-    RETURNING id, subscriber_id
+    UPDATE delivery d
+       SET status = 'sent', message_id = i.message_id, sent_at = now(), lease_until = NULL, last_error = NULL,
+           paper_ids = i.papers, updated_at = now()
+      FROM jsonb_to_recordset($1::jsonb) AS i(id uuid, attempts int, message_id text, papers text[])
+     WHERE d.id = i.id AND d.status = 'sending' AND d.attempts = i.attempts
+    RETURNING d.id, d.subscriber_id, i.papers
   ), remembered AS (
     INSERT INTO sent_paper (subscriber_id, paper_id, delivery_id)
-    SELECT sent.subscriber_id, paper.id, sent.id FROM sent CROSS JOIN unnest($4::text[]) AS paper(id)
+    SELECT sent.subscriber_id, paper.id, sent.id FROM sent CROSS JOIN unnest(sent.papers) AS paper(id)
     ON CONFLICT DO NOTHING
   )
-  SELECT count(*)::int AS sent FROM sent`;
+  SELECT id FROM sent`;
+
+/** Records asked for within this long of each other share one statement. */
+const RECORD_WINDOW_MS = 2;
+const RECORD_BATCH = 64;
+
+interface SentRecord {
+  id: string;
+  attempts: number;
+  message_id: string;
+  papers: string[];
+}
+const openBatches = new WeakMap<Database, { records: SentRecord[]; recorded: Promise<Set<string>> }>();
 
 /**
- * Records a sent delivery and, for a digest, its papers (never sent to this reader again): one statement,
- * atomic, and only by the worker that still holds the claim. One per message, right after the server's
- * 250: recording several at once would widen the window in which a crash re-sends accepted mail.
+ * Records a sent delivery and, for a digest, its papers (never sent to this reader again): atomic, and
+ * only by the worker that still holds the claim; false when the claim was lost. Called right after the
+ * server's 250, and awaited before that lane sends its next message, so at most one message per lane is
+ * ever accepted and not yet recorded. Records asked for within RECORD_WINDOW_MS (the other lanes' replies)
+ * go in one statement: one round trip and one commit for several messages, at the price of that many
+ * milliseconds more in the window where a crash re-sends accepted mail (under its Message-ID).
  */
-export async function markSent(db: Database, delivery: Claim, messageId: string, paperIds: string[] = []) {
-  const { rows } = await sqlPool(db).query<{ sent: number }>({
-    name: 'delivery-mark-sent',
-    text: MARK_SENT,
-    values: [delivery.id, delivery.attempts, messageId, paperIds],
-  });
-  return (rows[0]?.sent ?? 0) > 0;
+export function markSent(db: Database, delivery: Claim, messageId: string, paperIds: string[] = []): Promise<boolean> {
+  let batch = openBatches.get(db);
+  if (!batch || batch.records.length >= RECORD_BATCH) {
+    const records: SentRecord[] = [];
+    const recorded = new Promise((resolve) => setTimeout(resolve, RECORD_WINDOW_MS)).then(async () => {
+      if (openBatches.get(db)?.records === records) openBatches.delete(db);
+      const { rows } = await sqlPool(db).query<{ id: string }>({
+        name: 'delivery-mark-sent',
+        text: MARK_SENT,
+        values: [JSON.stringify(records)],
+      });
+      return new Set(rows.map((row) => row.id));
+    });
+    batch = { records, recorded };
+    openBatches.set(db, batch);
+  }
+  batch.records.push({ id: delivery.id, attempts: delivery.attempts, message_id: messageId, papers: paperIds });
+  return batch.recorded.then((ids) => ids.has(delivery.id));
 }
 
 const SETTLE = `

@@ -38,6 +38,33 @@ export interface SendDeps {
   takeSendSlot?: () => Promise<void>;
   /** Messages of a page in conversation with the server at once (the SMTP pool's connections). */
   inFlight?: number;
+  /**
+   * Shared by every page of the process: a message holds a place from before it is sent until it is
+   * recorded, so however many pages run at once, at most `inFlight` messages of the process are ever
+   * accepted by the server and not yet recorded (what a crash can make it send again).
+   */
+  conversations?: Semaphore;
+}
+
+export interface Semaphore {
+  acquire(): Promise<void>;
+  release(): void;
+}
+
+export function createSemaphore(permits: number): Semaphore {
+  let free = permits;
+  const waiting: (() => void)[] = [];
+  return {
+    acquire: async () => {
+      if (free > 0) free--;
+      else await new Promise<void>((resolve) => waiting.push(resolve));
+    },
+    release: () => {
+      const next = waiting.shift();
+      if (next) next();
+      else free++;
+    },
+  };
 }
 
 /** Composes a page one delivery at a time: for kinds whose composer works on one (transactional mail). */
@@ -199,7 +226,15 @@ export async function sendDeliveries(deps: SendDeps, ids: string[]): Promise<Pag
 
   const lane = async () => {
     // A server that cannot be reached stops the page: nothing more is tried until it is back.
-    while (next < outgoing.length && !failures.has('pause')) await sendOne(outgoing[next++]!);
+    while (next < outgoing.length && !failures.has('pause')) {
+      await deps.conversations?.acquire();
+      try {
+        // Checked again: another lane may have met the outage while this one waited for its place.
+        if (next < outgoing.length && !failures.has('pause')) await sendOne(outgoing[next++]!);
+      } finally {
+        deps.conversations?.release();
+      }
+    }
   };
   await Promise.all(Array.from({ length: Math.min(deps.inFlight ?? 1, outgoing.length) }, lane));
 
