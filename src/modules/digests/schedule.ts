@@ -1,10 +1,10 @@
-// Which readers are due a digest now: Postgres does the time-zone and DST arithmetic; the outbox creates
-// the deliveries, where the unique key (subscriber, kind, digest key) makes a second digest for the same
-// local date or ISO week impossible.
+// Which readers are due a digest now: Postgres does the time-zone and DST arithmetic; the outbox's part of
+// the same statement creates the deliveries, where the unique key (subscriber, kind, digest key) makes a
+// second digest for the same local date or ISO week impossible.
 import { isInvalidTimeZone, type Database } from '../../db/client.ts';
 import { Prisma } from '../../generated/prisma/client.ts';
 import { unschedulableReaders } from '../../metrics.ts';
-import { createDigestDeliveries, type DueDigest } from '../mail/outbox.ts';
+import { CREATE_DUE_DIGESTS } from '../mail/outbox.ts';
 import { settleRejectedTimeZones, type TimeZoneRepair } from '../subscribers/time-zones.ts';
 
 export const SCHEDULE_PAGE_SIZE = 1_000;
@@ -55,13 +55,13 @@ export async function scheduleDueDigests(
   // flat. The no-op catch only marks the rejection as seen until it is awaited below.
   let queueing: Promise<void> = Promise.resolve();
   for (;;) {
-    // One statement per page finds who is due (and one more creates their deliveries): for each reader, today's and yesterday's local send slots (yesterday's
+    // One statement per page finds who is due and creates their deliveries: for each reader, today's and yesterday's local send slots (yesterday's
     // matters for a late evening hour caught up after midnight); a slot is due once its local send time
     // has passed (converted back with the zone's offset of that day, so DST is right) and until the
     // cut-off; the digest key is the slot's local date, or ISO week for weekly readers.
-    let rows: (Partial<DueDigest> & { last: string | null })[];
+    let rows: { id: string | null; last: string | null }[];
     try {
-      rows = await db.$queryRaw<(Partial<DueDigest> & { last: string | null })[]>`
+      rows = await db.$queryRaw<{ id: string | null; last: string | null }[]>`
       WITH page AS (${page()}
       ), slots AS (
         SELECT p.id, p.frequency, p.weekly_day, d.day,
@@ -82,11 +82,10 @@ export async function scheduleDueDigests(
                  WHEN 'weekdays' THEN extract(isodow FROM day) <= 5
                  ELSE extract(isodow FROM day) = coalesce(weekly_day, 1)
                END
-      ), last AS (SELECT id::text AS id FROM page ORDER BY id DESC LIMIT 1)
-      SELECT due.id::text AS "subscriberId", due.digest_key AS "digestKey", due.due_at AS "dueAt",
-             (SELECT id FROM last) AS last FROM due
+      ), ${CREATE_DUE_DIGESTS}, last AS (SELECT id::text AS id FROM page ORDER BY id DESC LIMIT 1)
+      SELECT inserted.id::text AS id, (SELECT id FROM last) AS last FROM inserted
       UNION ALL
-      SELECT NULL, NULL, NULL, (SELECT id FROM last) WHERE NOT EXISTS (SELECT 1 FROM due)`;
+      SELECT NULL, (SELECT id FROM last) WHERE NOT EXISTS (SELECT 1 FROM inserted)`;
     } catch (error) {
       // Only here, after a failure, does the pass look at zones: the normal page costs nothing extra.
       if (!isInvalidTimeZone(error)) throw error;
@@ -105,13 +104,8 @@ export async function scheduleDueDigests(
       continue;
     }
     unexplained = false;
-    const ids = await createDigestDeliveries(
-      db,
-      rows.flatMap(({ subscriberId, digestKey, dueAt }) =>
-        subscriberId && digestKey && dueAt ? [{ subscriberId, digestKey, dueAt }] : [],
-      ),
-    );
     await queueing;
+    const ids = rows.flatMap((row) => (row.id ? [row.id] : []));
     queueing = ids.length ? enqueue(ids) : Promise.resolve();
     queueing.catch(() => {});
     created += ids.length;
