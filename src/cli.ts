@@ -124,7 +124,7 @@ const commands: Record<string, Command> = {
           console.log('The latest digest will be sent again.');
           return;
         }
-        const { created, repaired, skipped } = await scheduleDueDigests(db, enqueueDeliveries(queue), {
+        const { created, repaired, skipped } = await scheduleDueDigests(db, enqueueDeliveries(queue, config.DIGEST_PAGE_SIZE), {
           cutoffHours: config.DIGEST_CUTOFF_HOURS,
         });
         console.log(`${created} digest(s) scheduled.`);

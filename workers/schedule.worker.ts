@@ -23,7 +23,7 @@ export const scheduleWorker: WorkerFactory = ({ config, logger, db, queues }) =>
   const worker = createWorker<Record<string, never>>(
     QUEUE_NAMES.schedule,
     async () => {
-      const { created, repaired, skipped } = await scheduleDueDigests(db, enqueueDeliveries(digests), {
+      const { created, repaired, skipped } = await scheduleDueDigests(db, enqueueDeliveries(digests, config.DIGEST_PAGE_SIZE), {
         cutoffHours: config.DIGEST_CUTOFF_HOURS,
       });
       await skipLateDigests(db, config.DIGEST_CUTOFF_HOURS);
