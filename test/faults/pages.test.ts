@@ -43,9 +43,9 @@ describe('pages of deliveries under faults', () => {
     run = await setUpRun({ readers: 600, sink });
     const t = run;
     // A 5 s lease, so the killed worker's leases run out within the test; pages of 100 (7 pages of 603).
-    // 4 messages of a page in conversation at once, and a process sends 2 pages at once (PAGES_AT_ONCE).
+    // The killed worker has 4 messages in conversation at once, across the 2 pages it works on.
     const short = { DELIVERY_LEASE_SECONDS: '5', DIGEST_PAGE_SIZE: '100' };
-    const inFlight = 2 * 4;
+    const inFlight = 4;
     // Killed once the server has accepted 150 messages: with two pages sent at once, at least one page is
     // partly sent then (its other messages claimed, in flight or not yet tried).
     let first: WorkerProcess | undefined;
@@ -97,8 +97,8 @@ describe('pages of deliveries under faults', () => {
     await t.startWorker(short);
     await waitUntilSettled(t, 180_000);
     // A message accepted just as the worker died is the documented window (same Message-ID): at most one
-    // per message the dead worker had in flight (each page's WORKER_CONCURRENCY lanes send and record one
-    // at a time), never the page.
+    // per message the dead worker had in flight (a process holds at most WORKER_CONCURRENCY messages between
+    // sent and recorded, whatever pages it works on), never the page.
     const { repeated } = await checkInvariants(t, { resent: inFlight });
     expect(await statuses(t.database)).toEqual({ sent: 600, skipped: 3 });
     for (let i = 0; i < 600; i++) {
