@@ -1,14 +1,13 @@
 // The shared send rate's rule, against real Redis: a kind alone gets the whole rate; while both wait,
 // digests get their floor and transactional mail the rest, whichever asked first in the window.
-import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createSendRate, type SendClass } from '../../src/modules/mail/send-rate.ts';
-import { createQueueConnection } from '../../src/queues/connection.ts';
+import { createQueueConnection, type RedisConnection } from '../../src/queues/connection.ts';
 import { testConfig } from '../helpers/config.ts';
 import { deleteKeysWithPrefix, uniqueQueuePrefix } from '../helpers/redis.ts';
 
 describe('the shared send rate', () => {
-  let redis: Redis;
+  let redis: RedisConnection;
   const prefixes: string[] = [];
   beforeAll(() => {
     redis = createQueueConnection(testConfig().REDIS_URL);

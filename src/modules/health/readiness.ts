@@ -1,13 +1,12 @@
 // Whether Paperboy can serve: Postgres answers with every migration applied, and Redis answers.
 import { once } from 'node:events';
-import type { Redis } from 'ioredis';
 import type { Database } from '../../db/client.ts';
 import { readMigrations } from '../../db/migrate.ts';
-import { lastConnectionError } from '../../queues/connection.ts';
+import { lastConnectionError, type RedisConnection } from '../../queues/connection.ts';
 
 export interface ReadinessDeps {
   db: Database;
-  redis: Redis;
+  redis: RedisConnection;
 }
 
 export type CheckResult = { ok: true } | { ok: false; error: string };
@@ -38,7 +37,7 @@ async function check(probe: () => Promise<unknown>): Promise<CheckResult> {
 }
 
 /** Pings Redis; a connection still being opened (first probe after start-up) gets to finish first. */
-async function pingRedis(redis: Redis): Promise<unknown> {
+async function pingRedis(redis: RedisConnection): Promise<unknown> {
   if (['wait', 'connecting', 'connect'].includes(redis.status)) {
     const settled = new AbortController();
     try {
