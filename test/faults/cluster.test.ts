@@ -2,6 +2,8 @@
 // under a hash-tagged prefix, and the master holding those queues' slot SIGKILLed and started again mid-run.
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { checkReadiness } from '../../src/modules/health/readiness.ts';
+import { createProbeConnection } from '../../src/queues/connection.ts';
 import { testConfig } from '../helpers/config.ts';
 import { clusterUrl, deleteKeysWithPrefix } from '../helpers/redis.ts';
 import { startPrivateRedisCluster } from '../helpers/redis-cluster.ts';
@@ -64,16 +66,23 @@ describe('digest runs on a Redis Cluster', () => {
     const cluster = await startPrivateRedisCluster();
     cleanups.push(() => cluster.stop());
     run = await setUpRun({ readers: 300, sink, redisUrl: cluster.url });
+    const t = run;
+    const probe = createProbeConnection(cluster.url);
+    cleanups.push(async () => probe.disconnect());
+    const ready = async () => (await checkReadiness({ db: t.database.db, redis: probe })).checks.redis;
+    await expect.poll(ready).toEqual({ ok: true });
     await run.startWorker();
     expect(await run.schedule()).toBe(303);
     await sink.waitForMessages(50, 60_000);
     const port = await cluster.masterOf(`${run.prefix}:digest:wait`);
     await cluster.kill(port);
     const sentAtKill = sink.messages.length;
-    // Longer than the nodes' 2 s timeout: the other masters mark it failed and the cluster goes down.
-    await new Promise((resolve) => setTimeout(resolve, 3_000));
+    // Past the nodes' 2 s timeout the other masters mark it failed and the cluster goes down: /readyz says so.
+    await expect.poll(ready).toEqual({ ok: false, error: expect.stringMatching(/cluster_state:fail/) });
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
     // Same port, same nodes.conf: it rejoins as the master of its slots, without the keys it held.
     await cluster.restart();
+    await expect.poll(ready).toEqual({ ok: true });
     await waitUntilSettled(run);
     await checkInvariants(run);
     expect(await statuses(run.database)).toEqual({ sent: 300, skipped: 3 });
