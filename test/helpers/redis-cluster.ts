@@ -1,6 +1,6 @@
 // A private three-master Redis Cluster for a test that breaks it (the shared one must never be touched):
 // started by scripts/redis-cluster.sh on free loopback ports in its own directory, so a node killed here can
-// be started again exactly as the script started it (same port, same nodes.conf).
+// be started again exactly as the script started it (same port, same nodes.conf). Also: which master serves a key.
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
@@ -31,6 +31,21 @@ async function freeClusterPorts(count: number): Promise<number[]> {
   return ports;
 }
 
+/** The port of the master that serves the slot of this key (or of its {hash tag}), as the cluster answers. */
+export async function masterOf(clusterUrl: string, key: string): Promise<number> {
+  const [host = '', port = ''] = clusterUrl.replace('redis-cluster://', '').split(',')[0]!.split(':');
+  const redis = new Redis(Number(port), host);
+  try {
+    const slot = (await redis.call('CLUSTER', 'KEYSLOT', key)) as number;
+    const ranges = (await redis.call('CLUSTER', 'SLOTS')) as [number, number, [string, number]][];
+    const owner = ranges.find(([from, to]) => slot >= from && slot <= to);
+    if (!owner) throw new Error(`no node serves slot ${slot}`);
+    return owner[2][1];
+  } finally {
+    redis.disconnect();
+  }
+}
+
 export async function startPrivateRedisCluster() {
   const ports = await freeClusterPorts(3);
   const dir = await mkdtemp(path.join(os.tmpdir(), 'paperboy-cluster-'));
@@ -40,19 +55,6 @@ export async function startPrivateRedisCluster() {
   return {
     url,
     ports,
-    /** The master that serves the slot of this key (or of its {hash tag}). */
-    masterOf: async (key: string): Promise<number> => {
-      const redis = new Redis(ports[0]!, '127.0.0.1');
-      try {
-        const slot = (await redis.call('CLUSTER', 'KEYSLOT', key)) as number;
-        const ranges = (await redis.call('CLUSTER', 'SLOTS')) as [number, number, [string, number]][];
-        const owner = ranges.find(([from, to]) => slot >= from && slot <= to);
-        if (!owner) throw new Error(`no node serves slot ${slot}`);
-        return owner[2][1];
-      } finally {
-        redis.disconnect();
-      }
-    },
     /** SIGKILL one node: no shutdown, its keys are gone (no persistence). */
     kill: async (port: number) => {
       const pid = Number((await readFile(path.join(dir, String(port), 'redis.pid'), 'utf8')).trim());
