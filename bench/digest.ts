@@ -3,7 +3,7 @@
 // without a database (jobs carrying prebuilt template data, filled and sent by the same code, nodb-worker.ts)
 // and the sink's own ceiling (prebuilt messages of the same size sent straight with nodemailer).
 //
-//   npm run bench -- digest [--readers 10000] [--concurrency 16] [--processes 1,2] [--profile]
+//   npm run bench -- digest [--readers 10000] [--concurrency 16] [--processes 1,2] [--profile] [--redis cluster]
 //
 // --profile writes a .cpuprofile per worker process to bench/profiles/ (open it in Chrome DevTools).
 import os from 'node:os';
@@ -33,6 +33,7 @@ import {
   REDIS_URL,
   seedDueReaders,
   uniqueQueuePrefix,
+  useRedisCluster,
 } from './support.ts';
 
 const { values } = parseArgs({
@@ -41,9 +42,11 @@ const { values } = parseArgs({
     concurrency: { type: 'string', default: '16' },
     processes: { type: 'string', default: '1,2' },
     profile: { type: 'boolean', default: false },
+    redis: { type: 'string', default: 'single' },
   },
   strict: false,
 });
+if (values.redis === 'cluster') useRedisCluster();
 const readers = Number(values.readers);
 const concurrency = Number(values.concurrency);
 const processCounts = String(values.processes).split(',').map(Number);
@@ -355,7 +358,7 @@ console.log(`\n${notes}`);
 
 await recordResult({
   benchmark: 'digest',
-  command: `npm run bench -- digest --readers ${readers} --concurrency ${concurrency} --processes ${processCounts.join(',')}`,
+  command: `npm run bench -- digest --readers ${readers} --concurrency ${concurrency} --processes ${processCounts.join(',')}${values.redis === 'cluster' ? ' --redis cluster' : ''}`,
   table,
   notes,
 });

@@ -1,15 +1,31 @@
 // Helpers shared by the benchmarks: throwaway databases and Redis prefixes, seeded readers, a config,
 // percentiles and memory samples.
+import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
-import { Redis } from 'ioredis';
+import { Cluster, type Redis } from 'ioredis';
 import pg from 'pg';
 import { loadConfig, type Config } from '../src/config.ts';
 import type { Database } from '../src/db/client.ts';
 import { migrate } from '../src/db/migrate.ts';
+import { createQueueConnection, isRedisClusterUrl } from '../src/queues/connection.ts';
 
 export const SERVER_URL = process.env.DATABASE_URL ?? 'postgresql://postgres@127.0.0.1:5432/postgres';
-export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+// `let`: useRedisCluster() repoints it (and what the benchmarks import sees) before a run starts.
+export let REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+/** The three-master loopback cluster scripts/redis-cluster.sh starts. */
+export const LOCAL_REDIS_CLUSTER = 'redis-cluster://127.0.0.1:7001,127.0.0.1:7002,127.0.0.1:7003';
+
+/**
+ * `--redis cluster`: the queues of this process and of the worker processes it forks (they inherit the
+ * environment) on a Redis Cluster: REDIS_CLUSTER_URL, else the loopback one, started if it is not up.
+ */
+export function useRedisCluster(): void {
+  const url = process.env.REDIS_CLUSTER_URL;
+  if (!url) execFileSync('bash', ['scripts/redis-cluster.sh', 'start'], { stdio: 'inherit' });
+  REDIS_URL = url ?? LOCAL_REDIS_CLUSTER;
+  process.env.REDIS_URL = REDIS_URL;
+}
 /** A fixed signing key: benchmarks never send a real link anywhere. */
 export const BENCH_TOKEN_KEYS = 'bench1:bench-signing-key-0123456789abcdefghijklmnopqrstuvwxyz';
 
@@ -43,18 +59,35 @@ export async function createBenchDatabase(template?: string): Promise<BenchDatab
   };
 }
 
-/** A Redis key prefix of its own, so a run never touches anyone else's queues on this shared Redis. */
-export const uniqueQueuePrefix = () => `bench:${randomBytes(4).toString('hex')}`;
+/**
+ * A Redis key prefix of its own, so a run never touches anyone else's queues on this shared Redis; on a
+ * cluster hash-tagged, as config.ts requires there.
+ */
+export const uniqueQueuePrefix = () => {
+  const prefix = `bench:${randomBytes(4).toString('hex')}`;
+  return isRedisClusterUrl(REDIS_URL) ? `{${prefix}}` : prefix;
+};
 
-export async function deleteKeysWithPrefix(prefix: string): Promise<void> {
-  const redis = new Redis(REDIS_URL);
+async function deleteMatching(redis: Redis, prefix: string): Promise<void> {
   let cursor = '0';
   do {
     const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
-    if (keys.length) await redis.del(...keys);
+    // One by one: on a cluster node, keys of one scan page may be in different slots.
+    for (const key of keys) await redis.del(key);
     cursor = next;
   } while (cursor !== '0');
-  await redis.quit();
+}
+
+/** Deletes the prefix's keys on the Redis, or on every master of the cluster. */
+export async function deleteKeysWithPrefix(prefix: string): Promise<void> {
+  const redis = createQueueConnection(REDIS_URL);
+  try {
+    if (!(redis instanceof Cluster)) return await deleteMatching(redis, prefix);
+    if (redis.status !== 'ready') await new Promise((resolve) => redis.once('ready', resolve));
+    for (const master of redis.nodes('master')) await deleteMatching(master, prefix);
+  } finally {
+    await redis.quit();
+  }
 }
 
 export function benchConfig(overrides: Record<string, string> = {}): Config {

@@ -9,7 +9,6 @@ import {
   validatorCompiler,
   type ZodTypeProvider,
 } from 'fastify-type-provider-zod';
-import type { Redis } from 'ioredis';
 import type { Config } from './config.ts';
 import { isOverloaded, isUnreadableForm } from './errors.ts';
 import type { Database } from './db/client.ts';
@@ -26,7 +25,7 @@ import { assetRoutes } from './routes/assets.ts';
 import { subscriptionRoutes } from './routes/subscriptions.ts';
 import { loadPages } from './views.ts';
 import { compileEmailTemplates } from './modules/mail/templates.ts';
-import { createCommandConnection } from './queues/connection.ts';
+import { createCommandConnection, type RedisConnection } from './queues/connection.ts';
 import { createDigestQueue, createMailQueue } from './queues/deliveries.ts';
 import { createQueue, QUEUE_NAMES } from './queues/index.ts';
 import { adminTokenHashes } from './modules/admin/auth.ts';
@@ -45,7 +44,7 @@ export interface AppDeps {
   config: Config;
   db: Database;
   /** A probe-style connection (see createProbeConnection) so /readyz answers while Redis is down. */
-  redis: Redis;
+  redis: RedisConnection;
   logger: Logger;
 }
 

@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { CronExpressionParser } from 'cron-parser';
 import { z } from 'zod';
+import { isRedisClusterUrl, parseRedisCluster } from './queues/connection.ts';
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
@@ -93,15 +94,40 @@ export const DEFAULT_LEASE_SECONDS = 120;
 export const DEFAULT_PAGE_SIZE = 100;
 export const MAX_PAGE_SIZE = 1_000;
 
-const schema = z.object({
+const fields = z.object({
   NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
   DATABASE_URL: url(['postgres:', 'postgresql:'], 'postgresql://postgres@127.0.0.1:5432/paperboy').default(
     'postgresql://postgres@127.0.0.1:5432/paperboy',
   ),
-  REDIS_URL: url(['redis:', 'rediss:'], 'redis://127.0.0.1:6379').default('redis://127.0.0.1:6379'),
+  /** One Redis (redis://, rediss://) or a Redis Cluster (redis-cluster://host:port,host:port,…). */
+  REDIS_URL: z
+    .string()
+    .trim()
+    .superRefine((value, ctx) => {
+      if (isRedisClusterUrl(value)) {
+        if (!parseRedisCluster(value))
+          ctx.addIssue({
+            code: 'custom',
+            message:
+              'must list the cluster nodes as redis-cluster://host:port,host:port,… ' +
+              '(e.g. redis-cluster://127.0.0.1:7001,127.0.0.1:7002,127.0.0.1:7003)',
+          });
+      } else if (!URL.canParse(value) || !['redis:', 'rediss:'].includes(new URL(value).protocol)) {
+        ctx.addIssue({
+          code: 'custom',
+          message:
+            'must be a URL starting with redis:// or rediss:// (e.g. redis://127.0.0.1:6379), ' +
+            'or redis-cluster://host:port,host:port,… for a Redis Cluster',
+        });
+      }
+    })
+    .default('redis://127.0.0.1:6379'),
   QUEUE_PREFIX: z
     .string()
-    .regex(/^[A-Za-z0-9:_-]+$/, { message: 'may only contain letters, digits, ":", "_" and "-"' })
+    .regex(/^[A-Za-z0-9:_-]*(?:\{[A-Za-z0-9:_-]+\})?[A-Za-z0-9:_-]*$/, {
+      message: 'may only contain letters, digits, ":", "_" and "-", and one {hash tag}',
+    })
+    .min(1)
     .default('paperboy'),
   SMTP_URL: z
     .union([z.literal(''), url(['smtp:', 'smtps:'], 'smtp://user:pass@mail.example.org:587')])
@@ -252,6 +278,18 @@ const schema = z.object({
   REQUEST_TIMEOUT_MS: positiveInt(30_000),
   /** A connection with nothing received or sent for this long is closed, even mid-request. */
   CONNECTION_TIMEOUT_MS: positiveInt(60_000),
+});
+
+const schema = fields.superRefine((config, ctx) => {
+  // BullMQ's scripts touch several keys of a queue at once, and so does the send rate: on a cluster they
+  // must all hash to one slot, which only a {hash tag} in the prefix ensures.
+  if (isRedisClusterUrl(config.REDIS_URL) && !/\{[^}]+\}/.test(config.QUEUE_PREFIX)) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['QUEUE_PREFIX'],
+      message: 'must contain a {hash tag} on a Redis Cluster (e.g. {paperboy}), so that each queue is in one slot',
+    });
+  }
 });
 
 export type Config = z.infer<typeof schema>;

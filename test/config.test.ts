@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig, loadConfigSubset } from '../src/config.ts';
+import { parseRedisCluster } from '../src/queues/connection.ts';
 import { runNode } from './helpers/processes.ts';
 
 const KEY = 'k1:0123456789abcdef0123456789abcdef';
@@ -65,6 +66,33 @@ describe('loadConfig', () => {
     expect(problemsOf({ TOKEN_KEYS: KEY, TRUST_PROXY: 'yes, 10.0.0.0/33' })).toEqual([
       'TRUST_PROXY: must be true, false or IP addresses/CIDRs; not yes, 10.0.0.0/33',
     ]);
+  });
+
+  it('takes a Redis Cluster as redis-cluster://host:port,… and then needs a hash-tagged queue prefix', () => {
+    const cluster = 'redis-cluster://127.0.0.1:7001,127.0.0.1:7002,[::1]:7003';
+    expect(loadConfig({ TOKEN_KEYS: KEY, REDIS_URL: cluster, QUEUE_PREFIX: '{paperboy}' })).toMatchObject({
+      REDIS_URL: cluster,
+      QUEUE_PREFIX: '{paperboy}',
+    });
+    expect(parseRedisCluster('redis-cluster://app:s%40cret@10.0.0.5:6379,redis-2.internal:6380')).toEqual({
+      nodes: [
+        { host: '10.0.0.5', port: 6379 },
+        { host: 'redis-2.internal', port: 6380 },
+      ],
+      username: 'app',
+      password: 's@cret',
+    });
+    expect(problemsOf({ TOKEN_KEYS: KEY, REDIS_URL: cluster })).toEqual([
+      'QUEUE_PREFIX: must contain a {hash tag} on a Redis Cluster (e.g. {paperboy}), so that each queue is in one slot',
+    ]);
+    expect(problemsOf({ TOKEN_KEYS: KEY, REDIS_URL: 'redis-cluster://127.0.0.1', QUEUE_PREFIX: '{p}' })).toEqual([
+      expect.stringMatching(/^REDIS_URL: must list the cluster nodes as redis-cluster:\/\/host:port,host:port/),
+    ]);
+    expect(problemsOf({ TOKEN_KEYS: KEY, QUEUE_PREFIX: '{a}{b}' })).toEqual([
+      'QUEUE_PREFIX: may only contain letters, digits, ":", "_" and "-", and one {hash tag}',
+    ]);
+    // A tag is allowed on a single Redis too, where it is just part of the name.
+    expect(loadConfig({ TOKEN_KEYS: KEY, QUEUE_PREFIX: '{paperboy}' }).QUEUE_PREFIX).toBe('{paperboy}');
   });
 
   it('treats empty variables as unset', () => {

@@ -1,6 +1,6 @@
 // Queue names and the options every Paperboy queue and worker shares.
 import { Queue, Worker, type Processor, type QueueOptions, type WorkerOptions } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { RedisConnection } from './connection.ts';
 
 /** One queue per kind of work, so a large digest run never delays a confirmation email. */
 export const QUEUE_NAMES = {
@@ -13,7 +13,7 @@ export const QUEUE_NAMES = {
 export type QueueName = (typeof QUEUE_NAMES)[keyof typeof QUEUE_NAMES];
 
 export interface QueueContext {
-  connection: Redis;
+  connection: RedisConnection;
   /** Key prefix in Redis; tests give each file its own so they never see each other's jobs. */
   prefix: string;
 }

@@ -5,12 +5,12 @@ import type {} from '@fastify/rate-limit';
 import { STATUS_CODES } from 'node:http';
 import type { Queue } from 'bullmq';
 import type { FastifyError, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
-import type { Redis } from 'ioredis';
 import { z } from 'zod';
 import type { Config } from '../config.ts';
 import type { Database } from '../db/client.ts';
 import { isUnreadableForm } from '../errors.ts';
 import type { DeliveryJob } from '../queues/deliveries.ts';
+import type { RedisConnection } from '../queues/connection.ts';
 import type { Subscriber } from '../generated/prisma/client.ts';
 import { webViewOf } from '../modules/digests/compose.ts';
 import type { EmailTemplates } from '../modules/mail/templates.ts';
@@ -43,7 +43,7 @@ import { ANSWER_MS, atLeast, fieldErrors, formPace, formStamp, formView, type Fo
 export interface SubscriptionDeps {
   config: Config;
   db: Database;
-  redis: Redis;
+  redis: RedisConnection;
   mailQueue: Queue<DeliveryJob>;
   render: RenderPage;
   templates: EmailTemplates;

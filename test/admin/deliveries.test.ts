@@ -2,9 +2,8 @@
 // back on its own queue (once, however often it is retried), a sent one is refused.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
 import { addressHash } from '../../src/modules/subscribers/address.ts';
-import { createQueueConnection } from '../../src/queues/connection.ts';
+import { createQueueConnection, type RedisConnection } from '../../src/queues/connection.ts';
 import { createDigestQueue, createMailQueue, type DeliveryJob } from '../../src/queues/deliveries.ts';
 import { adminHeaders, openTestApp, type TestApp } from '../helpers/app.ts';
 import { adminGet, allPages, seedSubscriber } from '../helpers/admin.ts';
@@ -15,7 +14,7 @@ const UNKNOWN_ID = '00000000-0000-4000-8000-000000000000';
 
 describe('admin deliveries API', () => {
   let t: TestApp;
-  let connection: Redis;
+  let connection: RedisConnection;
   let mailQueue: Queue<DeliveryJob>;
   let digestQueue: Queue<DeliveryJob>;
   const prefix = uniqueQueuePrefix();

@@ -4,12 +4,11 @@
 import net from 'node:net';
 import { expect } from 'vitest';
 import type { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
 import type { Config } from '../../src/config.ts';
 import { scheduleDueDigests } from '../../src/modules/digests/schedule.ts';
 import { ingestFeed } from '../../src/modules/papers/ingest.ts';
 import { addressHash } from '../../src/modules/subscribers/address.ts';
-import { createQueueConnection } from '../../src/queues/connection.ts';
+import { createQueueConnection, isRedisClusterUrl, type RedisConnection } from '../../src/queues/connection.ts';
 import {
   createDigestQueue,
   createMailQueue,
@@ -20,7 +19,7 @@ import { TEST_TOKEN_KEYS, testConfig } from '../helpers/config.ts';
 import { openTestDatabase } from '../helpers/postgres.ts';
 import { freePort } from '../helpers/net.ts';
 import { startNode, startProcess, type Running } from '../helpers/processes.ts';
-import { deleteKeysWithPrefix, uniqueQueuePrefix } from '../helpers/redis.ts';
+import { deleteKeysWithPrefix, uniqueClusterPrefix, uniqueQueuePrefix } from '../helpers/redis.ts';
 import type { CapturedMessage, SmtpSink } from '../helpers/smtp-sink.ts';
 
 export type TestDb = Awaited<ReturnType<typeof openTestDatabase>>;
@@ -44,7 +43,10 @@ export interface RunOptions {
   /** Active readers due a digest now. */
   readers: number;
   sink: SmtpSink;
-  /** Redis for this run (a private redis-server for the restart scenario); the shared one by default. */
+  /**
+   * Redis for this run (a private redis-server for the restart scenario, or a redis-cluster:// URL, which
+   * gets a hash-tagged prefix); the shared one by default.
+   */
   redisUrl?: string;
 }
 
@@ -85,7 +87,7 @@ export const readerEmail = (i: number) => `reader${i}@example.org`;
  */
 export async function setUpRun({ readers, sink, redisUrl }: RunOptions): Promise<Run> {
   const database = await openTestDatabase();
-  const prefix = uniqueQueuePrefix();
+  const prefix = redisUrl && isRedisClusterUrl(redisUrl) ? uniqueClusterPrefix() : uniqueQueuePrefix();
   await ingestFeed(database.db, [
     {
       paper: { id: '2611.00010', title: 'Model Merging at Scale', upvotes: 3 },
@@ -130,7 +132,7 @@ export async function setUpRun({ readers, sink, redisUrl }: RunOptions): Promise
     ...overrides,
   });
   const config = testConfig(env());
-  const connection: Redis = createQueueConnection(config.REDIS_URL);
+  const connection: RedisConnection = createQueueConnection(config.REDIS_URL);
   connection.on('error', () => {});
   const digestQueue = createDigestQueue({ connection, prefix });
   const mailQueue = createMailQueue({ connection, prefix });

@@ -1,10 +1,9 @@
 // The reconciler against real Redis and Postgres: it queues what Postgres says is unsent, replaces jobs
 // that can no longer run, and never queues a delivery that finished after it was listed.
 import type { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { queueDeliveries, reconcileDeliveries } from '../../src/modules/mail/reconcile.ts';
-import { createQueueConnection } from '../../src/queues/connection.ts';
+import { createQueueConnection, type RedisConnection } from '../../src/queues/connection.ts';
 import { createDigestQueue, deliveryJobOptions, type DeliveryJob } from '../../src/queues/deliveries.ts';
 import { testConfig } from '../helpers/config.ts';
 import { openTestDatabase } from '../helpers/postgres.ts';
@@ -12,7 +11,7 @@ import { deleteKeysWithPrefix, uniqueQueuePrefix } from '../helpers/redis.ts';
 
 describe('reconciling the delivery queues', () => {
   let database: Awaited<ReturnType<typeof openTestDatabase>>;
-  let connection: Redis;
+  let connection: RedisConnection;
   let queue: Queue<DeliveryJob>;
   let prefix: string;
   const prefixes: string[] = [];

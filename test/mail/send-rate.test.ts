@@ -1,14 +1,13 @@
 // The shared send rate's rule, against real Redis: a kind alone gets the whole rate; while both wait,
 // digests get their floor and transactional mail the rest, whichever asked first in the window.
-import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createSendRate, type SendClass } from '../../src/modules/mail/send-rate.ts';
-import { createQueueConnection } from '../../src/queues/connection.ts';
+import { createQueueConnection, type RedisConnection } from '../../src/queues/connection.ts';
 import { testConfig } from '../helpers/config.ts';
-import { deleteKeysWithPrefix, uniqueQueuePrefix } from '../helpers/redis.ts';
+import { clusterUrl, deleteKeysWithPrefix, uniqueClusterPrefix, uniqueQueuePrefix } from '../helpers/redis.ts';
 
 describe('the shared send rate', () => {
-  let redis: Redis;
+  let redis: RedisConnection;
   const prefixes: string[] = [];
   beforeAll(() => {
     redis = createQueueConnection(testConfig().REDIS_URL);
@@ -58,5 +57,21 @@ describe('the shared send rate', () => {
     // Transactional mail is waiting and the digests have had more than their floor: they wait.
     expect(await ask(both, 'bulk', 5)).toBe(0);
     expect(await ask(both, 'transactional', 10)).toBe(4);
+  });
+
+  it('runs on a Redis Cluster under a hash-tagged prefix, which its four keys need', async () => {
+    const cluster = createQueueConnection(clusterUrl());
+    const prefix = uniqueClusterPrefix();
+    try {
+      const both = createSendRate(cluster, prefix, 10, 60_000);
+      expect(await ask(both, 'bulk', 5)).toBe(5);
+      expect(await ask(both, 'transactional', 10)).toBe(5);
+      // Without the tag the keys land in different slots and the cluster refuses the script.
+      const untagged = createSendRate(cluster, uniqueQueuePrefix(), 10, 60_000);
+      await expect(untagged.take('bulk')).rejects.toThrow(/CROSSSLOT/);
+    } finally {
+      await deleteKeysWithPrefix(clusterUrl(), prefix);
+      cluster.disconnect();
+    }
   });
 });

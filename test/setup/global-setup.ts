@@ -1,5 +1,6 @@
-// Runs once per test run: finds Postgres and Redis, builds the migrated template database every test
-// file clones, and removes everything this run created afterwards.
+// Runs once per test run: finds Postgres, Redis and the Redis Cluster (starting the local one if needed),
+// builds the migrated template database every test file clones, and removes everything this run created
+// afterwards.
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import type { TestProject } from 'vitest/node';
@@ -12,6 +13,8 @@ declare module 'vitest' {
   export interface ProvidedContext {
     postgresUrl: string;
     redisUrl: string;
+    /** A redis-cluster:// URL (three masters); prefixes on it are hash-tagged: `{<runId>:…}`. */
+    redisClusterUrl: string;
     /** Prefix of every database and Redis key this run creates. */
     runId: string;
     templateDatabase: string;
@@ -31,6 +34,7 @@ export default async function setup(project: TestProject) {
 
   project.provide('postgresUrl', services.postgresUrl);
   project.provide('redisUrl', services.redisUrl);
+  project.provide('redisClusterUrl', services.redisClusterUrl);
   project.provide('runId', runId);
   project.provide('templateDatabase', templateDatabase);
 
@@ -44,6 +48,7 @@ export default async function setup(project: TestProject) {
     await client.end();
 
     await deleteKeysWithPrefix(services.redisUrl, runId);
+    await deleteKeysWithPrefix(services.redisClusterUrl, `{${runId}`);
     await services.stop();
   };
 }

@@ -1,11 +1,10 @@
 // The installation's send rate under a digest run and a burst of signups at once: confirmations go first,
 // digests keep flowing, and together they never exceed SEND_RATE_PER_SECOND.
-import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../src/logger.ts';
 import { scheduleDueDigests } from '../../src/modules/digests/schedule.ts';
 import { ingestFeed } from '../../src/modules/papers/ingest.ts';
-import { createQueueConnection } from '../../src/queues/connection.ts';
+import { createQueueConnection, type RedisConnection } from '../../src/queues/connection.ts';
 import { createDigestQueue, enqueueDeliveries } from '../../src/queues/deliveries.ts';
 import { createDigestWorker } from '../../workers/digest.worker.ts';
 import { startWorkers, type RunningWorkers } from '../../workers/index.ts';
@@ -22,7 +21,7 @@ describe('one send rate for digests and transactional mail', () => {
   let t: TestApp;
   let sink: SmtpSink;
   let workers: RunningWorkers | undefined;
-  let connection: Redis;
+  let connection: RedisConnection;
   const prefix = uniqueQueuePrefix();
   const arrivals: { at: number; confirmation: boolean }[] = [];
 

@@ -1,13 +1,13 @@
 // Whether Paperboy can serve: Postgres answers with every migration applied, and Redis answers.
 import { once } from 'node:events';
-import type { Redis } from 'ioredis';
+import { Cluster } from 'ioredis';
 import type { Database } from '../../db/client.ts';
 import { readMigrations } from '../../db/migrate.ts';
-import { lastConnectionError } from '../../queues/connection.ts';
+import { lastConnectionError, type RedisConnection } from '../../queues/connection.ts';
 
 export interface ReadinessDeps {
   db: Database;
-  redis: Redis;
+  redis: RedisConnection;
 }
 
 export type CheckResult = { ok: true } | { ok: false; error: string };
@@ -38,7 +38,7 @@ async function check(probe: () => Promise<unknown>): Promise<CheckResult> {
 }
 
 /** Pings Redis; a connection still being opened (first probe after start-up) gets to finish first. */
-async function pingRedis(redis: Redis): Promise<unknown> {
+async function pingRedis(redis: RedisConnection): Promise<unknown> {
   if (['wait', 'connecting', 'connect'].includes(redis.status)) {
     const settled = new AbortController();
     try {
@@ -52,7 +52,16 @@ async function pingRedis(redis: Redis): Promise<unknown> {
   }
   // While disconnected, say why (e.g. ECONNREFUSED) rather than ioredis's "stream isn't writeable".
   if (redis.status !== 'ready') throw lastConnectionError(redis) ?? new Error(`the connection is ${redis.status}`);
-  return redis.ping();
+  if (!(redis instanceof Cluster)) return redis.ping();
+  // A cluster missing a master still answers PING on every other node, but refuses every command for the
+  // slots nobody serves; its own state says so, asked of every master at once (the first answer counts).
+  const info = String(
+    await Promise.any(redis.nodes('master').map((node) => node.cluster('INFO'))).catch((error: unknown) => {
+      throw (error as AggregateError).errors?.[0] ?? new Error('no node of the Redis Cluster answers');
+    }),
+  );
+  const state = /cluster_state:(\w+)/.exec(info)?.[1];
+  if (state !== 'ok') throw new Error(`the Redis Cluster is not ok (cluster_state:${state ?? 'unknown'})`);
 }
 
 // Migrations never un-apply, so once every one is seen applied the check need not ask again.

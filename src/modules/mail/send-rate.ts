@@ -1,6 +1,6 @@
 // One send rate for every delivery queue, counted in Redis across all worker processes: mail a reader is
 // waiting for (a confirmation, a settings link) goes first, digests take the rest and always keep a share.
-import type { Redis } from 'ioredis';
+import type { RedisConnection } from '../../queues/connection.ts';
 
 /** Transactional mail is what a person just asked for; bulk is the digests, which may wait a few seconds. */
 export type SendClass = 'transactional' | 'bulk';
@@ -16,8 +16,9 @@ const DEMAND_MEMORY_MS = 1_000;
 const WINDOW_MS = 1_000;
 
 // A fixed one-second window, like BullMQ's own limiter. KEYS: sends in the window, bulk sends in the
-// window, the transactional-demand flag, the bulk-demand flag. ARGV: most sends per window, the bulk
-// floor, window ms, class, demand ms. Answers 0 (send now) or the milliseconds until the window ends.
+// window, the transactional-demand flag, the bulk-demand flag (on a Redis Cluster all four are in one slot:
+// they are under the queue prefix, whose {hash tag} config.ts requires there). ARGV: most sends per window,
+// the bulk floor, window ms, class, demand ms. Answers 0 (send now) or the milliseconds until the window ends.
 const TAKE = `
 local max, floor = tonumber(ARGV[1]), tonumber(ARGV[2])
 local total = tonumber(redis.call('GET', KEYS[1]) or '0')
@@ -44,7 +45,7 @@ if ARGV[4] == 'bulk' and redis.call('INCR', KEYS[2]) == 1 then
 end
 return 0`;
 
-interface SendRateConnection extends Redis {
+type SendRateConnection = RedisConnection & {
   takeSendSlot(
     total: string,
     bulk: string,
@@ -56,7 +57,7 @@ interface SendRateConnection extends Redis {
     sendClass: SendClass,
     demandMs: number,
   ): Promise<number>;
-}
+};
 
 export interface SendRate {
   /** 0: send now. Otherwise how many milliseconds to wait before asking again. */
@@ -67,7 +68,12 @@ export interface SendRate {
  * SEND_RATE_PER_SECOND for the whole installation (every process sharing this Redis and prefix).
  * `windowMs` is for tests that must not see a window end halfway.
  */
-export function createSendRate(redis: Redis, prefix: string, perSecond: number, windowMs = WINDOW_MS): SendRate {
+export function createSendRate(
+  redis: RedisConnection,
+  prefix: string,
+  perSecond: number,
+  windowMs = WINDOW_MS,
+): SendRate {
   const connection = redis as SendRateConnection;
   if (typeof connection.takeSendSlot !== 'function')
     redis.defineCommand('takeSendSlot', { numberOfKeys: 4, lua: TAKE });
