@@ -163,7 +163,14 @@ async function digestRun(processes: number): Promise<Run> {
     return done >= created && (await ask<{ type: string; count: number }>(sink, 'count')).count >= count('sent');
   };
   await waitFor(finished, 30 * 60_000);
-  const cpu = cpuByGroup(cpuBefore, cpuSnapshot(), groupOf(workers.map(({ child }) => child.pid!), database.name));
+  const cpu = cpuByGroup(
+    cpuBefore,
+    cpuSnapshot(),
+    groupOf(
+      workers.map(({ child }) => child.pid!),
+      database.name,
+    ),
+  );
   const peakMiB = workers.map(({ child }) => processMemory(child.pid).peakMiB);
   const stats = await Promise.all(workers.map(({ child }) => ask<{ type: string; queries: number }>(child, 'stats')));
   await Promise.all(workers.map(({ child }) => stop(child, 'stop')));
@@ -238,7 +245,11 @@ async function prebuiltDigests(count: number): Promise<PrebuiltDigest[]> {
   for (let i = 0; i < rows.length; i += 100) {
     const page = rows.slice(i, i + 100).map((row) => ({ ...row, topics: row.topics.map(({ topic }) => topic) }));
     const since = new Date(at.getTime() - 86_400_000);
-    const chosen = await choosePapersFor(db, page.map((reader) => ({ reader, since })), at);
+    const chosen = await choosePapersFor(
+      db,
+      page.map((reader) => ({ reader, since })),
+      at,
+    );
     page.forEach((reader, k) => {
       if (!chosen[k]!.length) return;
       const deliveryId = crypto.randomUUID();
@@ -275,7 +286,10 @@ async function noDatabaseRun(processes: number, digests: PrebuiltDigest[]): Prom
   const pages: PrebuiltDigest[][] = [];
   for (let i = 0; i < digests.length; i += 100) pages.push(digests.slice(i, i + 100));
   await queue.addBulk(pages.map((page) => ({ name: 'send', data: { digests: page } })));
-  await waitFor(async () => (await ask<{ type: string; count: number }>(sink, 'count')).count >= digests.length, 30 * 60_000);
+  await waitFor(
+    async () => (await ask<{ type: string; count: number }>(sink, 'count')).count >= digests.length,
+    30 * 60_000,
+  );
   const cpu = cpuByGroup(cpuBefore, cpuSnapshot(), groupOf(workers.map(({ child }) => child.pid!)));
   const peakMiB = workers.map(({ child }) => processMemory(child.pid).peakMiB);
   await Promise.all(workers.map(({ child }) => stop(child, 'stop')));
@@ -328,12 +342,15 @@ const table = [
 const all = [...runs, ...baselines];
 const groups = [...new Set(all.flatMap((run) => [...run.cpuPerDigest.keys()]))].sort();
 /** What the target counts: CPU of the workers, Postgres and Redis per digest (not the sink's, nor the neighbours'). */
-const ownCpu = (run: Run) => ['workers', 'postgres', 'redis'].reduce((sum, group) => sum + (run.cpuPerDigest.get(group) ?? 0), 0);
+const ownCpu = (run: Run) =>
+  ['workers', 'postgres', 'redis'].reduce((sum, group) => sum + (run.cpuPerDigest.get(group) ?? 0), 0);
 table.push(
   '',
   `| CPU ms per digest sent (the machine has ${os.cpus().length * 1000} ms per second) | ${all.map((run) => run.label).join(' | ')} |`,
   `| --- | ${all.map(() => '---:').join(' | ')} |`,
-  ...groups.map((group) => `| ${group} | ${all.map((run) => fixed(run.cpuPerDigest.get(group) ?? 0, 2)).join(' | ')} |`),
+  ...groups.map(
+    (group) => `| ${group} | ${all.map((run) => fixed(run.cpuPerDigest.get(group) ?? 0, 2)).join(' | ')} |`,
+  ),
   `| **workers + postgres + redis** | ${all.map((run) => fixed(ownCpu(run), 2)).join(' | ')} |`,
   `| (Postgres statements per digest, from the workers) | ${all.map((run) => fixed(run.queriesPerDigest, 2)).join(' | ')} |`,
   '',

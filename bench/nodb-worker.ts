@@ -11,6 +11,7 @@ import { digestMessage } from '../src/modules/digests/compose.ts';
 import { compileEmailTemplates, renderEmail } from '../src/modules/mail/templates.ts';
 import { createMailer } from '../src/modules/mail/transport.ts';
 import { createQueueConnection } from '../src/queues/connection.ts';
+import { PAGES_AT_ONCE } from '../workers/digest.worker.ts';
 import { NODB_QUEUE, type PrebuiltDigest } from './nodb.ts';
 
 const config = loadConfig();
@@ -33,8 +34,8 @@ const worker = new Worker<{ digests: PrebuiltDigest[] }>(
     };
     await Promise.all(Array.from({ length: config.WORKER_CONCURRENCY }, lane));
   },
-  // As the digest worker: two pages at once (workers/digest.worker.ts).
-  { connection, prefix: config.QUEUE_PREFIX, concurrency: 2 },
+  // As the digest worker.
+  { connection, prefix: config.QUEUE_PREFIX, concurrency: PAGES_AT_ONCE },
 );
 await worker.waitUntilReady();
 process.send?.({ type: 'ready' });

@@ -162,7 +162,9 @@ const CLOCK_TICKS_PER_SECOND = 100; // USER_HZ on Linux
 function backendDatabase(pid: string): string | undefined {
   // After "postgres: " comes the cluster ("15/main: ") on Debian, then "<user> <database> <client> …" for
   // a backend, or "autovacuum worker <database>".
-  const title = readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' ').replace(/^postgres: (\S+: )?/, '');
+  const title = readFileSync(`/proc/${pid}/cmdline`, 'utf8')
+    .replaceAll('\0', ' ')
+    .replace(/^postgres: (\S+: )?/, '');
   return (/^autovacuum worker (\S+)/.exec(title) ?? /^\S+ (\S+) \S+\(\d+\)/.exec(title))?.[1];
 }
 

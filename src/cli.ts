@@ -124,9 +124,13 @@ const commands: Record<string, Command> = {
           console.log('The latest digest will be sent again.');
           return;
         }
-        const { created, repaired, skipped } = await scheduleDueDigests(db, enqueueDeliveries(queue, config.DIGEST_PAGE_SIZE), {
-          cutoffHours: config.DIGEST_CUTOFF_HOURS,
-        });
+        const { created, repaired, skipped } = await scheduleDueDigests(
+          db,
+          enqueueDeliveries(queue, config.DIGEST_PAGE_SIZE),
+          {
+            cutoffHours: config.DIGEST_CUTOFF_HOURS,
+          },
+        );
         console.log(`${created} digest(s) scheduled.`);
         for (const { from, to, readers } of repaired) {
           console.warn(`${readers} reader(s) moved from ${from} (unknown to Postgres) to ${to}.`);

@@ -23,9 +23,13 @@ export const scheduleWorker: WorkerFactory = ({ config, logger, db, queues }) =>
   const worker = createWorker<Record<string, never>>(
     QUEUE_NAMES.schedule,
     async () => {
-      const { created, repaired, skipped } = await scheduleDueDigests(db, enqueueDeliveries(digests, config.DIGEST_PAGE_SIZE), {
-        cutoffHours: config.DIGEST_CUTOFF_HOURS,
-      });
+      const { created, repaired, skipped } = await scheduleDueDigests(
+        db,
+        enqueueDeliveries(digests, config.DIGEST_PAGE_SIZE),
+        {
+          cutoffHours: config.DIGEST_CUTOFF_HOURS,
+        },
+      );
       await skipLateDigests(db, config.DIGEST_CUTOFF_HOURS);
       if (created) logger.info({ created }, 'digests scheduled');
       // Zones and counts only: who the readers are is in the Event table (repairs) and the database.

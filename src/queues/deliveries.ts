@@ -7,7 +7,6 @@ import { z } from 'zod';
 import { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE } from '../config.ts';
 import { createQueue, QUEUE_NAMES, type QueueContext } from './index.ts';
 
-
 export const deliveryJob = z.union([
   z.object({ deliveryIds: z.array(z.uuid()).min(1).max(MAX_PAGE_SIZE) }),
   // A job queued by a release before pages (one delivery per job) may still be waiting in Redis.

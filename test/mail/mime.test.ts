@@ -368,7 +368,7 @@ describe('digests the builder refuses nothing of', () => {
     const config = testConfig({ DATABASE_URL: database.url, PUBLIC_URL: 'https://papers.example.org' });
     const claim = await claimDelivery(database.db, reader.deliveries[0]!.id);
     const composed = (await composeDigests(database.db, config, await compileEmailTemplates(), [claim!]))[0]!;
-    if (!('message' in composed)) throw new Error(`expected a digest, got: ${composed.skip}`);
+    if (!('message' in composed)) throw new Error(`expected a digest, got: ${JSON.stringify(composed)}`);
     expect(composed.message.subject).toBe('1 trending paper: merging Bcc: evil@attacker.example');
     const parsed = await simpleParser(buildMessage(composed.message).raw);
     expect(parsed.subject).toBe(composed.message.subject);

@@ -91,7 +91,9 @@ describe('reconciling the delivery queues', () => {
     expect(await reconcileDeliveries(database.db, queue, config)).toBe(3);
     // Digests are re-queued in pages: one job carries all three.
     const waiting = await queue.getWaiting();
-    expect(waiting.flatMap((job) => (job.data as { deliveryIds: string[] }).deliveryIds).sort()).toEqual([...ids].sort());
+    expect(waiting.flatMap((job) => (job.data as { deliveryIds: string[] }).deliveryIds).sort()).toEqual(
+      [...ids].sort(),
+    );
   });
 
   it('leaves a live job alone', async () => {

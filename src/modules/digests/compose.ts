@@ -189,7 +189,8 @@ function skipReason(config: DigestConfig, delivery: ClaimedDelivery, now: Date):
   if (isPastCutoff(config, delivery.dueAt, now)) return lateReason(config);
   const { reader } = delivery;
   if (!reader) return 'the subscriber no longer exists';
-  if (reader.status !== 'active' || reader.pausedAt) return `the subscriber is ${reader.pausedAt ? 'paused' : reader.status}`;
+  if (reader.status !== 'active' || reader.pausedAt)
+    return `the subscriber is ${reader.pausedAt ? 'paused' : reader.status}`;
   if (reader.suppressed) return 'the address is suppressed';
   return null;
 }
@@ -229,10 +230,17 @@ export async function composeDigests(
       composed[k] = { skip: 'no new papers match' };
       return;
     }
-    const digest = renderDigest(config, templates, { ...reader, id: delivery.subscriberId }, chosen, now, {
-      deliveryId: delivery.id,
-    });
-    composed[k] = { paperIds: digest.paperIds, message: digestMessage(config, delivery.id, reader.email, digest) };
+    try {
+      const digest = renderDigest(config, templates, { ...reader, id: delivery.subscriberId }, chosen, now, {
+        deliveryId: delivery.id,
+      });
+      composed[k] = { paperIds: digest.paperIds, message: digestMessage(config, delivery.id, reader.email, digest) };
+    } catch (error) {
+      // One reader's digest that cannot be built (a bug, odd data) must not hold back the rest of the page.
+      composed[k] = {
+        retry: `the digest could not be composed: ${error instanceof Error ? error.message : String(error)}`,
+      };
+    }
   });
   // Every slot is filled: skipped before choosing, or composed above.
   return composed as Composed[];

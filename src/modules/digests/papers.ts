@@ -127,7 +127,8 @@ export async function choosePapersFor(db: Database, requests: PaperRequest[], no
   for (const row of rows) picks[row.i]!.push(row);
   const chosen = picks.map((candidates, i) => {
     const request = requests[i]!;
-    if ('resend' in request) return candidates.sort((a, b) => request.resend.indexOf(a.id) - request.resend.indexOf(b.id));
+    if ('resend' in request)
+      return candidates.sort((a, b) => request.resend.indexOf(a.id) - request.resend.indexOf(b.id));
     return candidates.sort((a, b) => b.score - a.score || a.id.localeCompare(b.id)).slice(0, request.reader.maxPapers);
   });
   const ids = [...new Set(chosen.flat().map((pick) => pick.id))];

@@ -227,13 +227,13 @@ const MARK_SENT = `
            paper_ids = i.papers, updated_at = now()
       FROM jsonb_to_recordset($1::jsonb) AS i(id uuid, attempts int, message_id text, papers text[])
      WHERE d.id = i.id AND d.status = 'sending' AND d.attempts = i.attempts
-    RETURNING d.id, d.subscriber_id, i.papers
+    RETURNING d.id, d.attempts, d.subscriber_id, i.papers
   ), remembered AS (
     INSERT INTO sent_paper (subscriber_id, paper_id, delivery_id)
     SELECT sent.subscriber_id, paper.id, sent.id FROM sent CROSS JOIN unnest(sent.papers) AS paper(id)
     ON CONFLICT DO NOTHING
   )
-  SELECT id FROM sent`;
+  SELECT id, attempts FROM sent`;
 
 /** Records asked for within this long of each other share one statement. */
 const RECORD_WINDOW_MS = 2;
@@ -246,6 +246,8 @@ interface SentRecord {
   papers: string[];
 }
 const openBatches = new WeakMap<Database, { records: SentRecord[]; recorded: Promise<Set<string>> }>();
+/** A record is matched by its claim, not the delivery alone: a stale claim's record in the same batch is not ours. */
+const claimKey = (id: string, attempts: number) => `${id}:${attempts}`;
 
 /**
  * Records a sent delivery and, for a digest, its papers (never sent to this reader again): atomic, and
@@ -261,18 +263,18 @@ export function markSent(db: Database, delivery: Claim, messageId: string, paper
     const records: SentRecord[] = [];
     const recorded = new Promise((resolve) => setTimeout(resolve, RECORD_WINDOW_MS)).then(async () => {
       if (openBatches.get(db)?.records === records) openBatches.delete(db);
-      const { rows } = await sqlPool(db).query<{ id: string }>({
+      const { rows } = await sqlPool(db).query<{ id: string; attempts: number }>({
         name: 'delivery-mark-sent',
         text: MARK_SENT,
         values: [JSON.stringify(records)],
       });
-      return new Set(rows.map((row) => row.id));
+      return new Set(rows.map((row) => claimKey(row.id, row.attempts)));
     });
     batch = { records, recorded };
     openBatches.set(db, batch);
   }
   batch.records.push({ id: delivery.id, attempts: delivery.attempts, message_id: messageId, papers: paperIds });
-  return batch.recorded.then((ids) => ids.has(delivery.id));
+  return batch.recorded.then((claims) => claims.has(claimKey(delivery.id, delivery.attempts)));
 }
 
 const SETTLE = `
@@ -286,7 +288,11 @@ const SETTLE = `
 async function settle(db: Database, claims: Claim[], status: 'pending' | 'failed' | 'skipped', reason: string) {
   if (claims.length === 0) return 0;
   const input = JSON.stringify(claims.map(({ id, attempts }) => ({ id, attempts })));
-  const { rowCount } = await sqlPool(db).query({ name: 'delivery-settle', text: SETTLE, values: [input, status, reason] });
+  const { rowCount } = await sqlPool(db).query({
+    name: 'delivery-settle',
+    text: SETTLE,
+    values: [input, status, reason],
+  });
   return rowCount ?? 0;
 }
 
@@ -323,15 +329,20 @@ export async function renewLeases(db: Database, claims: Claim[], leaseMs: number
 /** Unfinished: pending, or held by a worker whose lease ran out (by Postgres's clock). It belongs in a queue. */
 const UNFINISHED = Prisma.sql`(status = 'pending' OR (status = 'sending' AND lease_until < now()))`;
 
-/** Deliveries of these kinds that should be in the queue, oldest first. */
+/**
+ * Deliveries of these kinds that should be in a queue and are not among `queued` (those live jobs
+ * carry), oldest first: excluded here, so a backlog already queued never hides the ones that are not.
+ */
 export async function findUnfinishedDeliveries(
   db: Database,
   kinds: DeliveryKind[],
   createdAfter: Date,
+  queued: Iterable<string> = [],
 ): Promise<string[]> {
   const rows = await db.$queryRaw<{ id: string }[]>`
     SELECT id FROM delivery
      WHERE kind = ANY(${kinds}::delivery_kind[]) AND created_at > ${createdAfter} AND ${UNFINISHED}
+       AND NOT (id = ANY(${[...queued]}::uuid[]))
      ORDER BY created_at
      LIMIT 10000`;
   return rows.map((row) => row.id);

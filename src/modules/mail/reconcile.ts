@@ -22,12 +22,13 @@ export async function reconcileDeliveries(
   now: Date = new Date(),
 ): Promise<number> {
   const name = queue.name as EmailKind['queue'];
+  const live = await deliveriesInLiveJobs(queue);
   const ids: string[] = [];
   for (const kind of kindsOn(name)) {
     const createdAfter = new Date(now.getTime() - EMAIL_KINDS[kind].staleAfterMs(config));
-    ids.push(...(await findUnfinishedDeliveries(db, [kind], createdAfter)));
+    ids.push(...(await findUnfinishedDeliveries(db, [kind], createdAfter, live)));
   }
-  return ids.length ? queueDeliveries(db, queue, ids, deliveriesPerJob(name, config)) : 0;
+  return ids.length ? queueDeliveries(db, queue, ids, deliveriesPerJob(name, config), live) : 0;
 }
 
 /** The deliveries that live jobs of the queue carry. */
@@ -58,8 +59,9 @@ export async function queueDeliveries(
   queue: Queue<DeliveryJob>,
   ids: string[],
   pageSize = 1,
+  live?: Set<string>,
 ): Promise<number> {
-  const live = await deliveriesInLiveJobs(queue);
+  live ??= await deliveriesInLiveJobs(queue);
   const missing = ids.filter((id) => !live.has(id));
   if (missing.length === 0) return 0;
   const unfinished = await stillUnfinished(db, missing);

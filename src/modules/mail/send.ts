@@ -11,6 +11,7 @@ import {
   renewLeases,
   startSending,
   type ClaimedDelivery,
+  type Decision,
 } from './deliveries.ts';
 import {
   classifySendFailure,
@@ -22,8 +23,11 @@ import {
   type SmtpErrorFields,
 } from './transport.ts';
 
-/** The message to send (and, for a digest, the papers it carries), or why not to send it. */
-export type Composed = { message: MailMessage; paperIds?: string[] } | { skip: string };
+/**
+ * The message to send (and, for a digest, the papers it carries), why not to send it (`skip`: for good),
+ * or why it could not be composed now (`retry`: it is put back and its job tried again later).
+ */
+export type Composed = { message: MailMessage; paperIds?: string[] } | { skip: string } | { retry: string };
 
 export interface SendDeps {
   db: Database;
@@ -39,9 +43,9 @@ export interface SendDeps {
   /** Messages of a page in conversation with the server at once (the SMTP pool's connections). */
   inFlight?: number;
   /**
-   * Shared by every page of the process: a message holds a place from before it is sent until it is
-   * recorded, so however many pages run at once, at most `inFlight` messages of the process are ever
-   * accepted by the server and not yet recorded (what a crash can make it send again).
+   * Shared by every page of the queue's worker: a message holds a place from before it is sent until it
+   * is recorded, so however many pages run at once, at most `inFlight` of its messages are ever accepted
+   * by the server and not yet recorded (what a crash can make it send again).
    */
   conversations?: Semaphore;
 }
@@ -142,12 +146,17 @@ export async function sendDeliveries(deps: SendDeps, ids: string[]): Promise<Pag
     await releaseDeliveries(db, page.claimed, messageOf(error));
     throw error;
   }
+  // A delivery that could not be composed now (a bug, a reader's odd data) goes back alone; the rest go on.
+  const retry = page.claimed.filter((_, k) => 'retry' in composed[k]!);
+  const retryReason = retry.length ? (composed[page.claimed.indexOf(retry[0]!)] as { retry: string }).retry : '';
+  if (retry.length) await releaseDeliveries(db, retry, retryReason);
   let leaseEnds = Date.now() + leaseMs;
   const starts = await startSending(
     db,
-    page.claimed.map((delivery, k) => {
+    page.claimed.flatMap((delivery, k): Decision[] => {
       const message = composed[k]!;
-      return 'skip' in message ? { delivery, skip: message.skip } : { delivery, paperIds: message.paperIds };
+      if ('retry' in message) return [];
+      return 'skip' in message ? [{ delivery, skip: message.skip }] : [{ delivery, paperIds: message.paperIds }];
     }),
     leaseMs,
   );
@@ -155,6 +164,7 @@ export async function sendDeliveries(deps: SendDeps, ids: string[]): Promise<Pag
   page.claimed.forEach((delivery, k) => {
     const start = starts.get(delivery.id);
     const message = composed[k]!;
+    if ('retry' in message) return;
     if (start === 'send' && 'message' in message) {
       outgoing.push({ delivery, message: message.message, paperIds: message.paperIds });
     } else if (start === 'skipped') {
@@ -170,25 +180,44 @@ export async function sendDeliveries(deps: SendDeps, ids: string[]): Promise<Pag
   const { dnsTimeout, connectionTimeout, greetingTimeout, socketTimeout } = smtpTimeouts(leaseMs / 1000);
   const messageBudgetMs = dnsTimeout + connectionTimeout + greetingTimeout + socketTimeout;
   const failures = new Map<RetryMode, Error>();
+  if (retry.length) failures.set('backoff', new Error(retryReason));
   let next = 0;
-  let renewing: Promise<Set<string>> | undefined;
+  // After a renewal: the deliveries still ours (another worker may have taken over some meanwhile).
+  let owned: Set<string> | undefined;
+  let renewing: Promise<void> | undefined;
+  // An error that stops the page (a renewal or a record that failed, a bug): no lane starts another send.
+  let broken: unknown;
+  const stopped = () => broken !== undefined || failures.has('pause');
 
+  const renew = async () => {
+    const renewedAt = Date.now();
+    try {
+      // (Those already recorded are no longer `sending`, so only the unfinished are renewed.)
+      owned = await renewLeases(
+        db,
+        outgoing.map((item) => item.delivery),
+        leaseMs,
+      );
+      leaseEnds = renewedAt + leaseMs;
+    } finally {
+      renewing = undefined;
+    }
+  };
+
+  // Taken by a lane but not tried, because the page stopped while it waited for the send rate.
+  const untried: ClaimedDelivery[] = [];
   const sendOne = async ({ delivery, message, paperIds }: (typeof outgoing)[number]) => {
     await deps.takeSendSlot?.();
-    if (Date.now() + messageBudgetMs > leaseEnds) {
-      // Held back longer than expected (the send rate, a slow server): extend what is left of the page.
-      // (Those already recorded are no longer `sending`, so only the unfinished are renewed.)
-      if (!renewing) {
-        const renewedAt = Date.now();
-        renewing = renewLeases(db, outgoing.map((item) => item.delivery), leaseMs).finally(() => {
-          leaseEnds = renewedAt + leaseMs;
-          renewing = undefined;
-        });
-      }
-      if (!(await renewing).has(delivery.id)) {
-        result.notClaimed++;
-        return;
-      }
+    if (stopped()) {
+      untried.push(delivery);
+      return;
+    }
+    // Held back longer than expected (the send rate, a slow server): extend what is left of the page. A
+    // renewal that fails stops the page; one that succeeds says which deliveries are still ours.
+    if (Date.now() + messageBudgetMs > leaseEnds) await (renewing ??= renew());
+    if (owned && !owned.has(delivery.id)) {
+      result.notClaimed++;
+      return;
     }
     try {
       await deps.mailer.send(message);
@@ -226,22 +255,30 @@ export async function sendDeliveries(deps: SendDeps, ids: string[]): Promise<Pag
 
   const lane = async () => {
     // A server that cannot be reached stops the page: nothing more is tried until it is back.
-    while (next < outgoing.length && !failures.has('pause')) {
+    while (next < outgoing.length && !stopped()) {
       await deps.conversations?.acquire();
       try {
-        // Checked again: another lane may have met the outage while this one waited for its place.
-        if (next < outgoing.length && !failures.has('pause')) await sendOne(outgoing[next++]!);
+        // Checked again: another lane may have stopped the page while this one waited for its place.
+        if (next < outgoing.length && !stopped()) await sendOne(outgoing[next++]!);
+      } catch (error) {
+        broken ??= error;
       } finally {
         deps.conversations?.release();
       }
     }
   };
+  // Lanes never reject (an error stops the page through `broken`), so all of them have finished here.
   await Promise.all(Array.from({ length: Math.min(deps.inFlight ?? 1, outgoing.length) }, lane));
 
+  // Not tried: put back, with the reason sending stopped (what an operator looking at a pending delivery
+  // needs to read). The message a failing lane was on is left to its lease: it may have been accepted.
+  const unsent = [...untried, ...outgoing.slice(next).map((item) => item.delivery)];
+  if (broken !== undefined) {
+    await releaseDeliveries(db, unsent, messageOf(broken)).catch(() => {});
+    throw broken instanceof Error ? broken : new Error(messageOf(broken));
+  }
   const stop = RETRY_ORDER.map((mode) => failures.get(mode)).find(Boolean);
   if (stop) {
-    // Not tried, for the same reason: what an operator looking at a pending delivery needs to read.
-    const unsent = outgoing.slice(next).map((item) => item.delivery);
     await releaseDeliveries(db, unsent, stop.message);
     throw stop;
   }
