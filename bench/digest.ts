@@ -101,6 +101,18 @@ const groupOf = (workerPids: number[], database?: string) => (pid: number, comm:
             ? 'redis'
             : 'other processes on the machine';
 
+/** What both kinds of worker process are started with. */
+const workerEnv = (prefix: string) => ({
+  SMTP_URL,
+  QUEUE_PREFIX: prefix,
+  PUBLIC_URL,
+  TOKEN_KEYS: BENCH_TOKEN_KEYS,
+  PAPER_FEEDS: 'none',
+  LOG_LEVEL: 'warn',
+  NODE_ENV: 'production',
+  WORKER_CONCURRENCY: String(concurrency),
+});
+
 async function waitFor(check: () => Promise<boolean>, timeoutMs: number) {
   const deadline = Date.now() + timeoutMs;
   while (!(await check())) {
@@ -120,15 +132,8 @@ async function digestRun(processes: number): Promise<Run> {
       forkReady(
         './digest-worker.ts',
         {
+          ...workerEnv(prefix),
           DATABASE_URL: database.url,
-          SMTP_URL,
-          QUEUE_PREFIX: prefix,
-          PUBLIC_URL,
-          TOKEN_KEYS: BENCH_TOKEN_KEYS,
-          PAPER_FEEDS: 'none',
-          LOG_LEVEL: 'warn',
-          NODE_ENV: 'production',
-          WORKER_CONCURRENCY: String(concurrency),
           // Far above what is reachable, so the limiter never holds a job back.
           SEND_RATE_PER_SECOND: '100000',
         },
@@ -267,18 +272,7 @@ async function noDatabaseRun(processes: number, digests: PrebuiltDigest[]): Prom
   const connection = createQueueConnection(REDIS_URL);
   const queue = new Queue<{ digests: PrebuiltDigest[] }>(NODB_QUEUE, { connection, prefix });
   const workers = await Promise.all(
-    Array.from({ length: processes }, () =>
-      forkReady('./nodb-worker.ts', {
-        SMTP_URL,
-        QUEUE_PREFIX: prefix,
-        PUBLIC_URL,
-        TOKEN_KEYS: BENCH_TOKEN_KEYS,
-        PAPER_FEEDS: 'none',
-        LOG_LEVEL: 'warn',
-        NODE_ENV: 'production',
-        WORKER_CONCURRENCY: String(concurrency),
-      }),
-    ),
+    Array.from({ length: processes }, () => forkReady('./nodb-worker.ts', workerEnv(prefix))),
   );
   await ask(sink, 'reset');
   const cpuBefore = cpuSnapshot();

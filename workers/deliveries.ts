@@ -7,7 +7,13 @@ import type { Config } from '../src/config.ts';
 import type { Database } from '../src/db/client.ts';
 import type { ClaimedDelivery } from '../src/modules/mail/deliveries.ts';
 import { reconcileDeliveries } from '../src/modules/mail/reconcile.ts';
-import { createSemaphore, sendDeliveries, type Composed, type SendDeps } from '../src/modules/mail/send.ts';
+import {
+  createSemaphore,
+  sendDeliveries,
+  SendingStoppedError,
+  type Composed,
+  type SendDeps,
+} from '../src/modules/mail/send.ts';
 import { EMAIL_KINDS, kindsOn, type EmailKind } from '../src/modules/mail/kinds.ts';
 import { createSendRate } from '../src/modules/mail/send-rate.ts';
 import { compileEmailTemplates, type EmailTemplates } from '../src/modules/mail/templates.ts';
@@ -61,6 +67,7 @@ export const createDeliveryWorker =
     void reconcile();
     const timer = setInterval(() => void reconcile(), reconcileEveryMs);
 
+    let closing = false;
     const send: SendDeps = {
       db,
       mailer,
@@ -69,6 +76,8 @@ export const createDeliveryWorker =
       leaseMs,
       inFlight: connections,
       conversations: createSemaphore(connections),
+      // A shutdown finishes the messages under way and gives the rest of each page back (see 'closing').
+      stopping: () => closing,
       // Over the installation's send rate (or yielding to transactional mail): wait for the window to end.
       takeSendSlot: async () => {
         for (let wait = await sendRate.take(sendClass); wait > 0; wait = await sendRate.take(sendClass)) {
@@ -82,6 +91,8 @@ export const createDeliveryWorker =
         try {
           return await sendDeliveries(send, deliveryJob.parse(job.data).deliveryIds);
         } catch (error) {
+          // Back in line without spending an attempt, for a worker that is not shutting down.
+          if (error instanceof SendingStoppedError) throw Worker.RateLimitError();
           const retry = retryModeOf(error);
           if (retry === 'backoff') throw error;
           if (retry === 'defer') {
@@ -114,7 +125,10 @@ export const createDeliveryWorker =
         settings: { backoffStrategy: deliveryBackoff(config.DELIVERY_RETRY_DELAY_MS) },
       },
     );
-    worker.on('closing', () => clearInterval(timer));
+    worker.on('closing', () => {
+      closing = true;
+      clearInterval(timer);
+    });
     worker.on('closed', () => {
       mailer.close();
       void queue.close();

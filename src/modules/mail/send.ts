@@ -48,6 +48,16 @@ export interface SendDeps {
    * by the server and not yet recorded (what a crash can make it send again).
    */
   conversations?: Semaphore;
+  /** True once the worker is shutting down: a page then sends nothing more and gives the rest back. */
+  stopping?: () => boolean;
+}
+
+/** The page was given back unfinished because the worker is shutting down: its job goes back in line. */
+export class SendingStoppedError extends Error {
+  constructor(left: number) {
+    super(`the worker is shutting down; ${left} deliveries of this job were given back`);
+    this.name = 'SendingStoppedError';
+  }
 }
 
 export interface Semaphore {
@@ -187,7 +197,7 @@ export async function sendDeliveries(deps: SendDeps, ids: string[]): Promise<Pag
   let renewing: Promise<void> | undefined;
   // An error that stops the page (a renewal or a record that failed, a bug): no lane starts another send.
   let broken: unknown;
-  const stopped = () => broken !== undefined || failures.has('pause');
+  const stopped = () => broken !== undefined || failures.has('pause') || (deps.stopping?.() ?? false);
 
   const renew = async () => {
     const renewedAt = Date.now();
@@ -281,6 +291,11 @@ export async function sendDeliveries(deps: SendDeps, ids: string[]): Promise<Pag
   if (stop) {
     await releaseDeliveries(db, unsent, stop.message);
     throw stop;
+  }
+  if (unsent.length) {
+    // Shutting down: what was not tried goes back now, not when its lease runs out.
+    await releaseDeliveries(db, unsent, 'not tried: the worker was shutting down');
+    throw new SendingStoppedError(unsent.length);
   }
   if (page.busy) throw new DeliveryBusyError(page.busy);
   return result;
