@@ -239,7 +239,7 @@ async function sinkCeiling(sample: string, count: number, connections: number, i
  */
 async function prebuiltDigests(count: number): Promise<PrebuiltDigest[]> {
   const db = createDatabase(template.url);
-  const config = benchConfig({ PUBLIC_URL });
+  const config = benchConfig({ PUBLIC_URL, QUEUE_PREFIX: uniqueQueuePrefix() });
   const at = new Date();
   const rows = await db.subscriber.findMany({
     include: { topics: { include: { topic: { select: { id: true, name: true } } } } },
