@@ -116,31 +116,18 @@ export interface ClaimedPage {
 export async function claimDeliveries(db: Database, ids: string[], leaseMs: number = LEASE_MS): Promise<ClaimedPage> {
   const pool = sqlPool(db);
   const { rows } = await pool.query<ClaimRow>({ name: 'delivery-claim', text: CLAIM, values: [ids, leaseMs] });
-  const claimed = rows.map(({ hasReader, email, status, pausedAt, suppressed, tokenVersion, timeZone, ...row }) => ({
-    id: row.id,
-    subscriberId: row.subscriberId,
-    kind: row.kind,
-    digestKey: row.digestKey,
-    attempts: row.attempts,
-    dueAt: row.dueAt,
-    paperIds: row.paperIds,
-    reader: hasReader
-      ? {
-          email,
-          status,
-          pausedAt,
-          suppressed,
-          tokenVersion,
-          timeZone,
-          frequency: row.frequency,
-          maxPapers: row.maxPapers,
-          includeKeywords: row.includeKeywords,
-          excludeKeywords: row.excludeKeywords,
-          topics: row.topics ?? [],
-          previousDigestAt: row.previousDigestAt,
-        }
-      : null,
-  }));
+  const claimed = rows.map(
+    ({ id, subscriberId, kind, digestKey, attempts, dueAt, paperIds, hasReader, topics, ...reader }) => ({
+      id,
+      subscriberId,
+      kind,
+      digestKey,
+      attempts,
+      dueAt,
+      paperIds,
+      reader: hasReader ? { ...reader, topics: topics ?? [] } : null,
+    }),
+  );
   let busy = 0;
   if (claimed.length < ids.length) {
     // Only for a page not wholly claimed (a retry, or pages that overlap): which of the rest are unfinished.

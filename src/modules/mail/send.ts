@@ -158,8 +158,8 @@ export async function sendDeliveries(deps: SendDeps, ids: string[]): Promise<Pag
   }
   // A delivery that could not be composed now (a bug, a reader's odd data) goes back alone; the rest go on.
   const retry = page.claimed.filter((_, k) => 'retry' in composed[k]!);
-  const retryReason = retry.length ? (composed[page.claimed.indexOf(retry[0]!)] as { retry: string }).retry : '';
-  if (retry.length) await releaseDeliveries(db, retry, retryReason);
+  const retryReason = composed.find((message): message is { retry: string } => 'retry' in message)?.retry;
+  if (retryReason) await releaseDeliveries(db, retry, retryReason);
   let leaseEnds = Date.now() + leaseMs;
   const starts = await startSending(
     db,
@@ -190,7 +190,7 @@ export async function sendDeliveries(deps: SendDeps, ids: string[]): Promise<Pag
   const { dnsTimeout, connectionTimeout, greetingTimeout, socketTimeout } = smtpTimeouts(leaseMs / 1000);
   const messageBudgetMs = dnsTimeout + connectionTimeout + greetingTimeout + socketTimeout;
   const failures = new Map<RetryMode, Error>();
-  if (retry.length) failures.set('backoff', new Error(retryReason));
+  if (retryReason) failures.set('backoff', new Error(retryReason));
   let next = 0;
   // After a renewal: the deliveries still ours (another worker may have taken over some meanwhile).
   let owned: Set<string> | undefined;
