@@ -46,9 +46,13 @@ export function createMailer(config: MailerConfig, logger: Logger, { maxConnecti
     const transport = nodemailer.createTransport({
       url: config.SMTP_URL,
       pool: true,
-      // One connection per concurrent job, so no message waits in the pool's queue while its lease runs.
+      // One connection per message in conversation, so no message waits in the pool's queue while its lease runs.
       maxConnections,
       maxMessages: Infinity,
+      // The pool must not quietly send a message again on a new connection when one closes mid-message
+      // (it does, if the close is seen before the error): whether to retry is the delivery's claim to
+      // decide, and a close after DATA may have lost a 250 for a message the server kept.
+      maxRequeues: 0,
       ...smtpTimeouts(config.DELIVERY_LEASE_SECONDS),
       ...(dkim ? { dkim } : {}),
     });
