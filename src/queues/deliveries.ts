@@ -18,7 +18,7 @@ export type DeliveryJob = z.input<typeof deliveryJob>;
  * A page's job id, the same whoever queues the same page (scheduler, reconciler, admin retry), so it is
  * queued once however often it is enqueued: a single delivery's id, or its first id and size.
  */
-export const pageJobId = (ids: string[]) => (ids.length === 1 ? ids[0]! : `${ids[0]}+${ids.length}`);
+const pageJobId = (ids: string[]) => (ids.length === 1 ? ids[0]! : `${ids[0]}+${ids.length}`);
 
 /** The backoff type of delivery jobs: the worker computes it from DELIVERY_RETRY_DELAY_MS (see below). */
 export const DELIVERY_BACKOFF = 'delivery';

@@ -36,7 +36,7 @@ function subjectFor(papers: ChosenPaper[]): string {
 }
 
 /** What a digest's links and date need from its reader. */
-export interface LinkReader {
+interface LinkReader {
   id: string;
   tokenVersion: number;
   timeZone: string;
@@ -211,17 +211,17 @@ export async function composeDigests(
     const skip = skipReason(config, delivery, now);
     return skip ? { skip } : undefined;
   });
+  // The reader as choosing and the links need it: the claim's reader under its subscriber id.
   const sendable = deliveries.flatMap((delivery, k) =>
-    composed[k] || !delivery.reader ? [] : [{ k, delivery, reader: delivery.reader }],
+    composed[k] || !delivery.reader ? [] : [{ k, delivery, reader: { ...delivery.reader, id: delivery.subscriberId } }],
   );
   const papers = await choosePapersFor(
     db,
-    sendable.map(({ delivery, reader }) => {
-      const digestReader = { ...reader, id: delivery.subscriberId };
-      return delivery.paperIds.length
-        ? { reader: digestReader, resend: delivery.paperIds }
-        : { reader: digestReader, since: digestWindowStart(reader, reader.previousDigestAt, now) };
-    }),
+    sendable.map(({ delivery, reader }) =>
+      delivery.paperIds.length
+        ? { reader, resend: delivery.paperIds }
+        : { reader, since: digestWindowStart(reader, reader.previousDigestAt, now) },
+    ),
     now,
   );
   sendable.forEach(({ k, delivery, reader }, i) => {
@@ -231,9 +231,7 @@ export async function composeDigests(
       return;
     }
     try {
-      const digest = renderDigest(config, templates, { ...reader, id: delivery.subscriberId }, chosen, now, {
-        deliveryId: delivery.id,
-      });
+      const digest = renderDigest(config, templates, reader, chosen, now, { deliveryId: delivery.id });
       composed[k] = { paperIds: digest.paperIds, message: digestMessage(config, delivery.id, reader.email, digest) };
     } catch (error) {
       // One reader's digest that cannot be built (a bug, odd data) must not hold back the rest of the page.

@@ -142,7 +142,7 @@ export async function claimDeliveries(db: Database, ids: string[], leaseMs: numb
   return { claimed, busy };
 }
 
-/** One delivery: the page of one that transactional mail and tests use. */
+/** One delivery, as a page of one: for tests and tools that look at one claim (the workers claim pages). */
 export async function claimDelivery(db: Database, id: string, leaseMs: number = LEASE_MS) {
   return (await claimDeliveries(db, [id], leaseMs)).claimed[0] ?? null;
 }
