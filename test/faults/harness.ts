@@ -138,6 +138,21 @@ export async function setUpRun({ readers, sink, redisUrl }: RunOptions): Promise
   const mailQueue = createMailQueue({ connection, prefix });
   const workers = new Set<WorkerProcess>();
 
+  /**
+   * A statement the killed process sent just before it died (a batch of sent records) still runs to its
+   * commit in Postgres: what it held is read once that has settled, i.e. no other backend of the run's
+   * database is busy (at most 5 s, for tests where another worker keeps working).
+   */
+  const settledAfterKill = async () => {
+    for (const deadline = Date.now() + 5_000; Date.now() < deadline;) {
+      const [row] = await database.db.$queryRaw<{ busy: number }[]>`
+        SELECT count(*)::int AS busy FROM pg_stat_activity
+         WHERE datname = current_database() AND pid <> pg_backend_pid() AND state = 'active'`;
+      if (!row?.busy) return;
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  };
+
   const startWorker = async (overrides: Record<string, string> = {}) => {
     const running = startNode('workers/index.ts', [], env(overrides));
     const exited = running.finished.then(() => undefined);
@@ -146,6 +161,7 @@ export async function setUpRun({ readers, sink, redisUrl }: RunOptions): Promise
       kill: async () => {
         running.child.kill('SIGKILL');
         await exited;
+        await settledAfterKill();
       },
       stop: async () => {
         running.child.kill('SIGTERM');
